@@ -1,0 +1,128 @@
+"""Load math data sets and turn rows into chat prompts: the one source of truth for the prompt format.
+
+Training (`train.py`), evaluation (`eval.py`) and the demo all build prompts with `format_dataset`, so a
+model is always evaluated with exactly the prompt it was trained on.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+SYSTEM_PROMPT = (
+    "A conversation between User and Assistant. The user asks a math question, and the Assistant solves it. "
+    "The Assistant first thinks about the reasoning process in its mind and then gives the user the answer. "
+    "The reasoning process and answer are enclosed within <think> </think> and <answer> </answer> tags, "
+    "respectively, and the final answer is written inside \\boxed{}, i.e., "
+    "<think> reasoning process here </think><answer> \\boxed{final answer} </answer>"
+)
+
+# Local files we can read, by suffix, mapped to the `datasets` builder that reads them.
+LOCAL_FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+class UsageError(Exception):
+    """A mistake the user can fix (bad flag, missing file, offline hub id): reported in one line, no traceback."""
+
+
+def split_name(split: str) -> str:
+    """`"test[:5%]"` -> `"test"`: the split's name without the slice."""
+    return re.split(r"[\[+]", split, maxsplit=1)[0].strip()
+
+
+def load_math_dataset(dataset_id: str, split: str = "train", dataset_config: str | None = None):
+    """Load `split` (slicing such as `train[:10%]` allowed) from a hub id or a local file/directory.
+
+    A single local file holds one split, so whatever split name is asked for is mapped onto it
+    (`data/test.jsonl` with `--split "test[:20]"` reads the first 20 rows of that file).
+    """
+    import datasets
+
+    path = Path(dataset_id).expanduser()
+    looks_local = path.suffix.lower() in LOCAL_FORMATS or dataset_id.startswith((".", "/", "~"))
+    try:
+        if path.is_file():
+            builder = LOCAL_FORMATS.get(path.suffix.lower())
+            if builder is None:
+                raise UsageError(
+                    f"cannot read {dataset_id}: use a .json, .jsonl, .parquet or .csv file (or a directory of them)"
+                )
+            return datasets.load_dataset(builder, data_files={split_name(split): str(path)}, split=split)
+        if path.is_dir():
+            return datasets.load_dataset(str(path), dataset_config, split=split)
+        if looks_local:
+            raise UsageError(f"dataset file {dataset_id} does not exist: check the path given to --dataset_id")
+        return datasets.load_dataset(dataset_id, dataset_config, split=split)
+    except UsageError:
+        raise
+    except ValueError as err:  # datasets' wording for an unknown split, e.g. "Unknown split "tset"".
+        if "split" in str(err).lower():
+            raise UsageError(f"split {split!r} does not exist in {dataset_id}: {first_line(err)}") from None
+        raise
+    except (ConnectionError, OSError, FileNotFoundError) as err:
+        if offline_or_network_error(err):
+            raise UsageError(
+                f"could not download data set {dataset_id!r} (offline or unreachable hub): pass a local copy, "
+                "e.g. --dataset_id path/to/train.jsonl (or a saved directory), or set HF_ENDPOINT / go online"
+            ) from None
+        raise UsageError(f"could not load data set {dataset_id!r}: {first_line(err)}") from None
+
+
+def format_dataset(
+    dataset,
+    system_prompt: str = SYSTEM_PROMPT,
+    prompt_column: str = "problem",
+    solution_column: str = "solution",
+):
+    """Rows -> `{"prompt": [system, user] messages, "solution": reference}`; every other column is dropped."""
+    missing = [c for c in (prompt_column, solution_column) if c not in dataset.column_names]
+    if missing:
+        raise UsageError(
+            f"data set has no column(s) {', '.join(missing)} (it has: {', '.join(dataset.column_names)}); "
+            "choose others with --prompt_column / --solution_column"
+        )
+
+    def to_conversation(row):
+        return {
+            "prompt": make_prompt(str(row[prompt_column]), system_prompt),
+            "solution": str(row[solution_column]),
+        }
+
+    return dataset.map(to_conversation, remove_columns=dataset.column_names)
+
+
+def make_prompt(problem: str, system_prompt: str = SYSTEM_PROMPT) -> list[dict]:
+    """One problem as the chat conversation the policy sees (the system prompt is omitted when empty)."""
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return messages + [{"role": "user", "content": problem}]
+
+
+def prompt_token_lengths(dataset, tokenizer) -> list[int]:
+    """Token length of each row's chat-formatted prompt, generation prompt included (what the policy reads)."""
+    texts = tokenizer.apply_chat_template(list(dataset["prompt"]), tokenize=False, add_generation_prompt=True)
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def filter_by_prompt_length(dataset, tokenizer, max_prompt_length: int | None):
+    """Drop rows whose chat-formatted prompt is longer than `max_prompt_length` tokens; returns (dataset, dropped)."""
+    if not max_prompt_length:
+        return dataset, 0
+    lengths = prompt_token_lengths(dataset, tokenizer)
+    keep = [i for i, n in enumerate(lengths) if n <= max_prompt_length]
+    return dataset.select(keep), len(lengths) - len(keep)
+
+
+def first_line(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0]
+
+
+def offline_or_network_error(err: BaseException) -> bool:
+    """True when an exception means 'the hub could not be reached' rather than 'the thing does not exist'."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        return True
+    text = f"{type(err).__name__} {err}".lower()
+    return any(
+        word in text
+        for word in ("offline", "connection", "resolve", "timed out", "timeout", "network", "couldn't reach")
+    )

@@ -1,0 +1,156 @@
+"""Training through `main.py` on the demo's tiny model: real runs of a few steps, no mocks."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import REPO, run_cli
+
+SHORT_PROMPT = "Think in <think></think>, then answer in <answer>\\boxed{}</answer>."
+
+
+def train_args(demo_dir, output_dir, *extra):
+    """A fast, valid training command line on the demo fixtures; `extra` overrides or adds flags."""
+    return [
+        "main.py", "--model_id", demo_dir / "base_model", "--dataset_id", demo_dir / "data" / "train.jsonl",
+        "--output_dir", output_dir, "--max_steps", "4", "--learning_rate", "3e-4", "--batch_size", "8",
+        "--num_generations", "4", "--max_completion_length", "16", "--lora_target_modules", "all-linear",
+        "--gradient_checkpointing", "false", "--report_to", "none", "--save_steps", "2",
+        "--system_prompt", SHORT_PROMPT, *extra,
+    ]
+
+
+def logits(model, tokenizer):
+    ids = tokenizer("What is 3 + 4?", return_tensors="pt")
+    with torch.no_grad():
+        return model(**ids).logits
+
+
+def test_help_lists_seed_flags_with_defaults():
+    proc = run_cli("main.py", "--help")
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())
+    for flag in ["--model_id", "--dataset_id", "--output_dir", "--learning_rate", "--num_train_epochs",
+                 "--batch_size", "--per_device_train_batch_size", "--max_completion_length", "--max_prompt_length",
+                 "--num_generations", "--gradient_accumulation_steps", "--warmup_ratio", "--logging_steps",
+                 "--save_steps", "--save_strategy", "--max_steps", "--seed", "--report_to",
+                 "--resume_from_checkpoint", "--lora_r", "--lora_alpha", "--lora_dropout", "--lora_target_modules",
+                 "--reward_funcs", "--reward_weights", "--system_prompt", "--prompt_column", "--solution_column",
+                 "--beta", "--temperature", "--loss_type", "--use_vllm", "--overwrite_output_dir", "--demo"]:
+        assert flag in text, flag
+    assert "Qwen/Qwen2.5-0.5B-Instruct" in text and "AI-MO/NuminaMath-TIR" in text  # defaults are shown
+
+
+def test_training_run_saves_adapter_that_reloads_and_changes_outputs(demo_dir, tmp_path):
+    """One run covers: YAML config (command line wins), the max_prompt_length filter, TensorBoard logs,
+    and the saved adapter/tokenizer/run_config.json."""
+    rows = [json.loads(line) for line in open(demo_dir / "data" / "train.jsonl")][:24]
+    rows += [{"problem": "What is " + " + ".join(["1"] * 200) + "?", "solution": "\\boxed{200}"}] * 5
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = tmp_path / "run.yaml"
+    config.write_text("temperature: 0.9\nnum_generations: 2\nlora_r: 8\nreport_to: tensorboard\n")
+    out = tmp_path / "run"
+
+    proc = run_cli(*train_args(demo_dir, out, "--dataset_id", data, "--max_prompt_length", "64",
+                               "--config", config, "--num_generations", "4", "--report_to", "tensorboard"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "kept 24 prompts, dropped 5 longer than that" in proc.stdout
+
+    run_config = json.loads((out / "run_config.json").read_text())
+    assert run_config["finished"] is True
+    assert run_config["system_prompt"] == SHORT_PROMPT
+    assert run_config["training_args"]["temperature"] == 0.9  # from YAML
+    assert run_config["num_generations"] == 4  # command line beats YAML
+    assert run_config["model_args"]["lora_r"] == 8
+    assert set(run_config["versions"]) >= {"torch", "transformers", "trl", "peft"}
+    assert list((out / "runs").rglob("events.out.tfevents.*")), "TensorBoard logs under output_dir/runs"
+    assert (out / "tokenizer_config.json").is_file() and (out / "checkpoint-4").is_dir()
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert tokenizer.chat_template
+    base = AutoModelForCausalLM.from_pretrained(demo_dir / "base_model")
+    before = logits(base, tokenizer)
+    tuned = PeftModel.from_pretrained(base, out)
+    assert tuned.peft_config["default"].r == 8
+    assert not torch.allclose(before, logits(tuned, tokenizer), atol=1e-5), "adapter must change the outputs"
+
+
+def test_interrupted_run_resumes_from_last_checkpoint(demo_dir, tmp_path):
+    out = tmp_path / "run"
+    args = [sys.executable, *map(str, train_args(demo_dir, out, "--max_steps", "12"))]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while not (out / "checkpoint-2" / "trainer_state.json").exists():
+        assert proc.poll() is None and time.time() < deadline, "run ended before its first checkpoint"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # as abrupt as a preempted job
+    proc.wait()
+    assert not json.loads((out / "run_config.json").read_text())["finished"]
+    done = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if (p / "trainer_state.json").exists())
+    assert done and done[-1] < 12
+
+    again = run_cli(*train_args(demo_dir, out, "--max_steps", "12"))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"Resuming from checkpoint-{done[-1]}" in again.stdout
+    state = json.loads((out / "checkpoint-12" / "trainer_state.json").read_text())
+    assert state["global_step"] == 12
+
+    # The same command on a finished run refuses instead of silently overwriting; --overwrite_output_dir restarts.
+    refused = run_cli(*train_args(demo_dir, out, "--max_steps", "12"))
+    assert refused.returncode != 0 and "--overwrite_output_dir" in refused.stderr
+    fresh = run_cli(*train_args(demo_dir, out, "--max_steps", "2", "--overwrite_output_dir"))
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert "Resuming" not in fresh.stdout and not (out / "checkpoint-12").exists()
+
+
+ERROR_CASES = {
+    "batch not divisible": (["--batch_size", "6", "--num_generations", "4"], "not divisible by --num_generations"),
+    "unknown reward": (["--reward_funcs", "format", "nonsense"], "unknown reward nonsense"),
+    "reward weights count": (["--reward_weights", "1.0"], "--reward_weights"),
+    "missing file": (["--dataset_id", "/nonexistent/train.jsonl"], "does not exist"),
+    "missing column": (["--prompt_column", "question"], "--prompt_column"),
+    "offline dataset": (["--dataset_id", "AI-MO/NuminaMath-TIR"], "could not download data set"),
+    "offline model": (["--model_id", "Qwen/Qwen2.5-0.5B-Instruct"], "could not download model"),
+    "cuda absent": (["--bf16", "true"], "needs a CUDA GPU"),
+    "missing config": (["--config", "/nonexistent/run.yaml"], "--config"),
+    "unknown flag": (["--no_such_flag", "1"], "--no_such_flag"),
+}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
+@pytest.mark.parametrize("case", list(ERROR_CASES))
+def test_clear_errors(case, demo_dir, tmp_path):
+    extra, expected = ERROR_CASES[case]
+    out = tmp_path / "run"
+    proc = run_cli(*train_args(demo_dir, out, *extra))
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("error: ") and expected in lines[-1], proc.stderr[-2000:]
+    assert not out.exists(), "nothing half-written on error"
+
+
+def test_demo_shows_grpo_learning(demo):
+    """The demo's before/after table: format reward up by at least 0.2, fixtures left for reuse."""
+    demo_dir, proc = demo
+    if proc is None:
+        pytest.skip("REUSE_DEMO_DIR set: the demo was not run in this session")
+    table = {line.split()[0]: line.split() for line in proc.stdout.splitlines()
+             if line.startswith(("format reward mean", "accuracy"))}
+    fmt = table["format"]  # "format reward mean <before> <after> <change>"
+    before, after = float(fmt[3]), float(fmt[4])
+    assert after - before >= 0.2, proc.stdout[-2000:]
+    for path in ["base_model/config.json", "base_model/tokenizer_config.json", "data/train.jsonl",
+                 "data/test.jsonl", "adapter/adapter_config.json", "adapter/adapter_model.safetensors",
+                 "adapter/run_config.json"]:
+        assert (demo_dir / path).is_file(), path

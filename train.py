@@ -1,0 +1,186 @@
+"""One GRPO + LoRA run: data -> model -> GRPOTrainer -> adapter, tokenizer and run_config.json in --output_dir."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+
+from data_utils import UsageError, filter_by_prompt_length, first_line, format_dataset, load_math_dataset
+
+RUN_CONFIG = "run_config.json"
+
+
+def train(script_args, training_args, model_args) -> Path:
+    """Train and save; returns the output directory. Raises UsageError for anything the user can fix."""
+    import reward
+
+    reward_funcs = resolve_rewards(script_args.reward_funcs, training_args.reward_weights, reward.REWARD_FUNCS)
+    output_dir = Path(training_args.output_dir)
+    resume = prepare_output_dir(output_dir, training_args, script_args.overwrite_output_dir)
+
+    tokenizer = load_tokenizer(model_args)
+    dataset = load_math_dataset(script_args.dataset_id, script_args.dataset_split, script_args.dataset_config)
+    dataset = format_dataset(dataset, script_args.system_prompt, script_args.prompt_column, script_args.solution_column)
+    dataset, dropped = filter_by_prompt_length(dataset, tokenizer, script_args.max_prompt_length)
+    if training_args.process_index == 0:
+        print(f"max_prompt_length={script_args.max_prompt_length}: kept {len(dataset)} prompts, "
+              f"dropped {dropped} longer than that")
+    if len(dataset) == 0:
+        raise UsageError(f"no training prompt fits --max_prompt_length {script_args.max_prompt_length}: raise it")
+
+    from trl import GRPOTrainer
+
+    trainer = GRPOTrainer(
+        model=load_model(model_args, training_args),
+        reward_funcs=reward_funcs,
+        args=training_args,
+        train_dataset=dataset,
+        processing_class=tokenizer,  # without it TRL loads a tokenizer that may lack the chat template
+        peft_config=lora_config(model_args),
+    )
+    if resume and trainer.is_world_process_zero():
+        print(f"Resuming from {Path(resume).name}")
+    save_run_config(trainer, script_args, training_args, model_args, finished=False)
+    trainer.train(resume_from_checkpoint=resume)
+
+    trainer.save_model(str(output_dir))  # every rank takes part: ZeRO-3 gathers the sharded adapter here
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(output_dir))
+    save_run_config(trainer, script_args, training_args, model_args, finished=True)
+    return output_dir
+
+
+def resolve_rewards(names, weights, registry):
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        raise UsageError(f"unknown reward {', '.join(unknown)}: choose --reward_funcs from {', '.join(registry)}")
+    if weights is not None and len(weights) != len(names):
+        raise UsageError(f"{len(names)} --reward_funcs but {len(weights)} --reward_weights: give one weight per reward")
+    return [registry[n] for n in names]
+
+
+def prepare_output_dir(output_dir: Path, training_args, overwrite: bool) -> str | None:
+    """Decide where training starts: fresh, resumed from the last checkpoint, or refused (a finished run)."""
+    if overwrite:
+        # The main process deletes, the others wait, so no rank sees a half-deleted directory.
+        with training_args.main_process_first(desc="clearing --output_dir"):
+            if training_args.process_index == 0 and output_dir.exists():
+                shutil.rmtree(output_dir)
+        return None
+    if training_args.resume_from_checkpoint:
+        if not Path(training_args.resume_from_checkpoint).is_dir():
+            raise UsageError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint} is not a directory")
+        return training_args.resume_from_checkpoint
+    if is_finished_run(output_dir):
+        raise UsageError(f"{output_dir} already holds a finished run: pass --overwrite_output_dir to replace it, "
+                         "or choose another --output_dir")
+    return last_complete_checkpoint(output_dir)
+
+
+def last_complete_checkpoint(output_dir: Path) -> str | None:
+    """The newest `checkpoint-N` that was fully written (the Trainer writes trainer_state.json last), so a run
+    killed while saving resumes from the previous checkpoint instead of crashing on a half-written one."""
+    steps = [int(p.name.split("-")[1]) for p in output_dir.glob("checkpoint-*")
+             if p.name.split("-")[1].isdigit() and (p / "trainer_state.json").is_file()]
+    return str(output_dir / f"checkpoint-{max(steps)}") if steps else None
+
+
+def is_finished_run(output_dir: Path) -> bool:
+    try:
+        return json.loads((output_dir / RUN_CONFIG).read_text()).get("finished", False)
+    except (OSError, ValueError):
+        return False
+
+
+def load_tokenizer(model_args):
+    from transformers import AutoTokenizer
+
+    tokenizer = hub_call(AutoTokenizer.from_pretrained, model_args.model_name_or_path,
+                         revision=model_args.model_revision)
+    if tokenizer.chat_template is None:
+        raise UsageError(f"tokenizer of {model_args.model_name_or_path} has no chat template: use an instruct/chat "
+                         "model or one whose tokenizer_config.json defines chat_template")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(model_args, training_args):
+    """Load the policy with the dtype and placement the run needs.
+
+    In a single process the model goes straight to the GPU. Under `accelerate launch` (several processes or
+    DeepSpeed) placement is left to accelerate: a `device_map` there triggers DeepSpeed's DeviceMesh assertion.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if training_args.bf16 else torch.float16 if training_args.fp16 else torch.float32
+    if model_args.dtype not in (None, "auto"):
+        dtype = getattr(torch, model_args.dtype)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1 or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"
+    device_map = {"": training_args.local_process_index} if torch.cuda.is_available() and not distributed else None
+    return hub_call(AutoModelForCausalLM.from_pretrained, model_args.model_name_or_path,
+                    revision=model_args.model_revision, attn_implementation=model_args.attn_implementation, dtype=dtype, device_map=device_map)
+
+
+def hub_call(load, name: str, **kwargs):
+    """`load(name)`, turning 'not found' and 'offline' failures into one-line UsageErrors."""
+    from data_utils import offline_or_network_error
+
+    local = Path(name).expanduser()
+    if name.startswith((".", "/", "~")) and not local.exists():
+        raise UsageError(f"model directory {name} does not exist: check --model_id")
+    try:
+        return load(name, **kwargs)
+    except OSError as err:
+        if not local.exists() and offline_or_network_error(err):
+            raise UsageError(f"could not download model {name!r} (offline or unreachable hub): download it where "
+                             "you have network (e.g. `hf download " + name + "`) and pass its local directory "
+                             "with --model_id path/to/model") from None
+        raise UsageError(f"could not load model {name!r}: {first_line(err)}") from None
+
+
+def lora_config(model_args):
+    """TRL's LoRA config from the flags; `--lora_target_modules all-linear` means PEFT's shorthand, not a module."""
+    from trl import get_peft_config
+
+    config = get_peft_config(model_args)
+    if config is not None and config.target_modules in ({"all-linear"}, ["all-linear"]):
+        config.target_modules = "all-linear"
+    return config
+
+
+def save_run_config(trainer, script_args, training_args, model_args, finished: bool) -> None:
+    """Everything evaluation needs to rebuild the exact prompt, plus versions, written by the main process only."""
+    if not trainer.is_world_process_zero():
+        return
+    import peft
+    import torch
+    import transformers
+    import trl
+
+    config = {
+        "finished": finished,
+        "model_id": model_args.model_name_or_path,
+        "dataset_id": script_args.dataset_id,
+        "dataset_split": script_args.dataset_split,
+        "system_prompt": script_args.system_prompt,
+        "prompt_column": script_args.prompt_column,
+        "solution_column": script_args.solution_column,
+        "reward_funcs": list(script_args.reward_funcs),
+        "reward_weights": list(training_args.reward_weights or [1.0] * len(script_args.reward_funcs)),
+        "max_prompt_length": script_args.max_prompt_length,
+        "max_completion_length": training_args.max_completion_length,
+        "num_generations": training_args.num_generations,
+        "script_args": dataclasses.asdict(script_args),
+        "model_args": dataclasses.asdict(model_args),
+        "training_args": json.loads(training_args.to_json_string()),
+        "versions": {m.__name__: m.__version__ for m in (torch, transformers, trl, peft)},
+    }
+    path = Path(training_args.output_dir) / RUN_CONFIG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(config, indent=2, default=str))
+    os.replace(tmp, path)
