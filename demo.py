@@ -62,7 +62,7 @@ def run_demo(argv: list[str]) -> int:
         "--batch_size", "16", "--num_generations", "8", "--max_completion_length", "24",
         "--max_prompt_length", "256", "--lora_r", "16", "--lora_alpha", "32", "--lora_dropout", "0",
         "--lora_target_modules", "all-linear", "--gradient_checkpointing", "false", "--seed", str(args.seed),
-        "--logging_steps", "10", "--save_steps", "60", "--report_to", "none", "--disable_tqdm", "false",
+        "--logging_steps", "10", "--save_steps", "60", "--report_to", "none", "--system_prompt", DEMO_SYSTEM_PROMPT,
     ]))
     after = evaluate_dir(adapter_dir, data_dir / "test.jsonl", out / "eval_adapter.json")
 
@@ -98,7 +98,7 @@ def warm_start_completion(problem: str, answer: str, rng: random.Random) -> str:
     )[0]
 
 
-def build_base_model(model_dir: Path, train_file: Path, seed: int, sft_steps: int = 300):
+def build_base_model(model_dir: Path, train_file: Path, seed: int, sft_steps: int = 600):
     """Train a tokenizer, build a tiny Qwen2 policy, and warm-start it with a short supervised run."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -190,7 +190,8 @@ def evaluate_dir(model_dir: Path, test_file: Path, output_file: Path) -> dict:
     output_file.unlink(missing_ok=True)
     result = evaluation.evaluate(evaluation.EvalArguments(
         model_dir=str(model_dir), dataset_id=str(test_file), split="test", batch_size=32,
-        max_completion_length=24, max_prompt_length=256, output_file=str(output_file)))
+        max_completion_length=24, max_prompt_length=256, system_prompt=DEMO_SYSTEM_PROMPT,
+        output_file=str(output_file)))
     return result["summary"]
 
 
