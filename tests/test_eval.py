@@ -1,0 +1,216 @@
+"""eval.py on the demo fixtures: the tiny base model, its GRPO adapter and the local test split, all real."""
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import eval as evaluation
+import reward
+from conftest import REPO, run_cli
+
+FAST = {"split": "test[:16]", "batch_size": 4, "max_completion_length": 32}  # seconds on 2 CPU cores
+SAMPLE_FIELDS = {"prompt", "completion", "solution", "reward", "accuracy", "format", "extracted_answer",
+                 "completion_tokens", "truncated"}
+SUMMARY_FIELDS = {"model_dir", "adapter", "base_model", "dataset_id", "split", "temperature", "top_p", "num_samples",
+                  "seed", "num_completions", "accuracy", "format_mean", "truncated_fraction", "wall_time_s",
+                  "tokens_per_second"}
+
+
+def run_eval(demo_dir, output_file, model="adapter", **overrides):
+    args = evaluation.EvalArguments(model_dir=str(demo_dir / model), dataset_id=str(demo_dir / "data" / "test.jsonl"),
+                                    output_file=str(output_file), **{**FAST, **overrides})
+    return evaluation.evaluate(args)
+
+
+def without_timing(result):
+    return {**result, "summary": {k: v for k, v in result["summary"].items() if k not in evaluation.TIMING_KEYS}}
+
+
+@pytest.fixture(scope="module")
+def adapter_result(demo_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "adapter.json"
+    return run_eval(demo_dir, out), out
+
+
+def test_output_has_every_field_and_scores_are_reward_py(adapter_result):
+    result, out = adapter_result
+    assert json.loads(out.read_text()) == result
+    assert not Path(str(out) + ".partial.jsonl").exists()
+    summary, samples = result["summary"], result["samples"]
+    assert SUMMARY_FIELDS <= summary.keys()
+    assert summary["adapter"] and summary["num_completions"] == len(samples) == 16
+    for s in samples:
+        assert SAMPLE_FIELDS <= s.keys()
+        assert s["accuracy"] == reward.accuracy_reward([s["completion"]], solution=[s["solution"]])[0]
+        assert s["format"] == reward.format_reward([s["completion"]])[0]
+        assert s["extracted_answer"] == reward.extract_answer(s["completion"])
+        assert s["reward"] == pytest.approx(s["format"] + s["accuracy"])  # the run's rewards, weights 1.0 each
+        assert 1 <= s["completion_tokens"] <= FAST["max_completion_length"]
+        assert not s["truncated"] or s["completion_tokens"] == FAST["max_completion_length"]
+    accuracies = [s["accuracy"] for s in samples]
+    assert summary["accuracy"] == pytest.approx(sum(accuracies) / len(accuracies))
+    assert summary["format_mean"] == pytest.approx(sum(s["format"] for s in samples) / len(samples))
+    assert summary["truncated_fraction"] == pytest.approx(sum(s["truncated"] for s in samples) / len(samples))
+    # The prompt is training's, with the system prompt read back from the run's run_config.json.
+    run_config = json.loads((Path(summary["adapter"]) / "run_config.json").read_text())
+    assert samples[0]["prompt"][0] == {"role": "system", "content": run_config["system_prompt"]}
+
+
+def test_adapter_results_differ_from_baseline(demo_dir, adapter_result, tmp_path):
+    adapter = adapter_result[0]
+    # --baseline: the run's base model with the run's prompt and rewards; a plain model dir works too.
+    baseline = run_eval(demo_dir, tmp_path / "baseline.json", baseline=True)
+    # A plain model has no run_config.json: the run's system prompt is passed explicitly for a fair comparison.
+    plain = run_eval(demo_dir, tmp_path / "plain.json", model="base_model",
+                     system_prompt=adapter["summary"]["system_prompt"])
+    assert baseline["summary"]["adapter"] is None and plain["summary"]["adapter"] is None
+    assert baseline["summary"]["base_model"] == plain["summary"]["base_model"] == adapter["summary"]["base_model"]
+    assert [s["prompt"] for s in baseline["samples"]] == [s["prompt"] for s in adapter["samples"]]
+    assert [s["completion"] for s in baseline["samples"]] == [s["completion"] for s in plain["samples"]]
+    assert [s["completion"] for s in baseline["samples"]] != [s["completion"] for s in adapter["samples"]]
+
+
+def test_sampling_reports_pass_and_maj_at_k_reproducibly(demo_dir, tmp_path):
+    kwargs = {"split": "test[:4]", "num_samples": 4, "temperature": 1.0, "max_completion_length": 16}
+    first = run_eval(demo_dir, tmp_path / "a.json", **kwargs)
+    again = run_eval(demo_dir, tmp_path / "b.json", **kwargs)
+    summary = first["summary"]
+    assert summary["num_completions"] == 16 and summary["num_problems"] == 4
+    assert 0 <= summary["maj@4"] <= summary["pass@4"] <= 1
+    assert len({s["completion"] for s in first["samples"]}) > 1  # sampled, not greedy
+    assert first["samples"] == again["samples"]  # seeded
+
+
+def test_long_prompts_are_skipped_and_counted(demo_dir, tmp_path, capsys):
+    settings = evaluation.resolve_settings(evaluation.EvalArguments(
+        model_dir=str(demo_dir / "adapter"), dataset_id=str(demo_dir / "data" / "test.jsonl"), split="test[:16]",
+        max_prompt_length=0))
+    rows, _ = evaluation.load_prompts(settings, evaluation.load_tokenizer(settings))
+    lengths = sorted(len(r["prompt_ids"]) for r in rows)
+    limit = lengths[len(lengths) // 2]
+    assert lengths[0] <= limit < lengths[-1], "demo prompts should differ in length"
+    result = run_eval(demo_dir, tmp_path / "short.json", max_prompt_length=limit, max_completion_length=4)
+    skipped = sum(n > limit for n in lengths)
+    assert result["summary"]["skipped_prompts"] == skipped
+    assert result["summary"]["num_problems"] == 16 - skipped
+    assert f"skipped {skipped} of 16 prompts" in capsys.readouterr().out
+
+
+def test_resume_after_kill_equals_uninterrupted_run(demo_dir, tmp_path):
+    # Sampled, so the per-batch seeding is tested too; 64 batches leave plenty of time to kill it after the first.
+    flags = {"split": "test", "batch_size": 2, "max_completion_length": 32, "num_samples": 2, "temperature": 1.0}
+    argv = ["eval.py", "--model_dir", demo_dir / "adapter", "--dataset_id", demo_dir / "data" / "test.jsonl",
+            "--output_file", tmp_path / "resumed.json", *[x for k, v in flags.items() for x in (f"--{k}", v)]]
+    partial = tmp_path / "resumed.json.partial.jsonl"
+    proc = subprocess.Popen([sys.executable, *map(str, argv)], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while not (partial.exists() and len(partial.read_text().splitlines()) >= 3):  # header + one batch
+            assert proc.poll() is None and time.time() < deadline, "eval.py ended before it could be killed"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not (tmp_path / "resumed.json").exists()
+    finished = len(partial.read_text().splitlines()) - 1
+    assert 2 <= finished < 128
+
+    resumed = run_cli(*argv)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming from" in resumed.stdout
+    assert resumed.stdout.strip().splitlines()[-1].startswith("accuracy: ")
+    assert not partial.exists()
+    uninterrupted = run_eval(demo_dir, tmp_path / "uninterrupted.json", **flags)
+    assert without_timing(json.loads((tmp_path / "resumed.json").read_text())) == without_timing(uninterrupted)
+
+
+def test_refuses_to_mix_results_from_different_settings(demo_dir, tmp_path, capsys):
+    args = evaluation.EvalArguments(model_dir=str(demo_dir / "adapter"), output_file=str(tmp_path / "out.json"),
+                                    dataset_id=str(demo_dir / "data" / "test.jsonl"), **FAST)
+    settings = {**evaluation.resolve_settings(args), "split": "test[:8]"}
+    partial = tmp_path / "out.json.partial.jsonl"
+    partial.write_text(json.dumps({"settings": settings}) + "\n")
+    argv = ["--model_dir", args.model_dir, "--dataset_id", args.dataset_id, "--output_file", args.output_file,
+            "--split", FAST["split"], "--max_completion_length", str(FAST["max_completion_length"])]
+    assert evaluation.main(argv) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "different settings (split)" in err and "delete it" in err
+    assert partial.read_text() == json.dumps({"settings": settings}) + "\n"
+    assert not (tmp_path / "out.json").exists()
+
+
+@pytest.fixture
+def moved_adapter(demo_dir, tmp_path):
+    """The demo adapter, copied, as if its base model had been moved away."""
+    adapter = Path(shutil.copytree(demo_dir / "adapter", tmp_path / "moved_adapter"))
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    (adapter / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "/gone/base"}))
+    return adapter
+
+
+@pytest.mark.parametrize("case, flags, message", [
+    ("no model", [], "--model_dir is required"),
+    ("missing dir", ["--model_dir", "./ckpts/no_such_run"], "does not exist"),
+    ("base moved", ["--model_dir", "MOVED"], "pass its location with --base_model"),
+    ("offline hub id", ["--model_dir", "Qwen/Qwen2.5-0.5B-Instruct"], "could not download model"),
+    ("unknown split", ["--dataset_id", "DATA_DIR", "--split", "validation"], "split 'validation' does not exist"),
+    ("missing column", ["--prompt_column", "question"], "no column(s) question"),
+    ("greedy pass@k", ["--num_samples", "4", "--temperature", "0"], "--temperature"),
+    ("no vllm", ["--use_vllm"], "--use_vllm needs"),
+    ("bad flag", ["--batch_size", "many"], "invalid int value"),
+])
+def test_clear_one_line_errors(case, flags, message, demo_dir, moved_adapter, tmp_path, capsys):
+    defaults = {"--model_dir": str(demo_dir / "adapter"), "--dataset_id": str(demo_dir / "data" / "test.jsonl"),
+                "--output_file": str(tmp_path / "out.json"), "--split": "test[:4]"}
+    if case == "no model":
+        defaults.pop("--model_dir")
+    if case == "no vllm" and importlib.util.find_spec("vllm"):
+        pytest.skip("vLLM is installed here")
+    flags = [{"MOVED": str(moved_adapter), "DATA_DIR": str(demo_dir / "data")}.get(f, f) for f in flags]
+    argv = [x for k, v in defaults.items() if k not in flags for x in (k, v)] + flags
+    assert evaluation.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err
+    assert list(tmp_path.glob("out.json*")) == []  # nothing half-written
+
+
+def test_moved_base_model_is_found_with_base_model_flag(demo_dir, moved_adapter, tmp_path):
+    result = run_eval(demo_dir, tmp_path / "out.json", model=moved_adapter, base_model=str(demo_dir / "base_model"),
+                      split="test[:2]", max_completion_length=4)
+    assert result["summary"]["adapter"] == str(moved_adapter.resolve())
+
+
+def test_cli_error_has_no_traceback_and_help_lists_options():
+    proc = run_cli("eval.py", "--output_file", "results/never.json")
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --model_dir is required")
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    help_proc = run_cli("eval.py", "--help")
+    assert help_proc.returncode == 0, help_proc.stderr
+    help_text = help_proc.stdout
+    for option in ("--model_dir", "--base_model", "--tokenizer", "--baseline", "--dataset_id", "--split",
+                   "--batch_size", "--max_completion_length", "--max_prompt_length", "--num_samples", "--temperature",
+                   "--top_p", "--use_vllm", "--output_file", "--prompt_column", "--solution_column"):
+        assert option in help_text
+
+
+def test_eval_sh_takes_environment_overrides_and_extra_args(demo_dir, tmp_path):
+    out = tmp_path / "from_sh.json"
+    env = {"MODEL_DIR": str(demo_dir / "adapter"), "DATASET_ID": str(demo_dir / "data" / "test.jsonl"),
+           "SPLIT": "test[:4]", "BATCH_SIZE": "2", "MAX_COMPLETION_LENGTH": "8", "MAX_PROMPT_LENGTH": "200",
+           "OUTPUT_FILE": str(out), "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(REPO / "eval.sh"), "--seed", "7"], cwd=tmp_path,  # runs from any directory
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1].startswith("accuracy: ")
+    summary = json.loads(out.read_text())["summary"]
+    assert (summary["split"], summary["num_problems"], summary["max_completion_length"]) == ("test[:4]", 4, 8)
+    assert (summary["max_prompt_length"], summary["seed"]) == (200, 7)
