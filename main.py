@@ -19,6 +19,7 @@ import torch
 from trl import GRPOConfig, ModelConfig, TrlParser
 
 from data_utils import SYSTEM_PROMPT, UsageError
+from distributed import reconcile_with_launcher
 
 
 @dataclass
@@ -95,6 +96,7 @@ class TrainConfig(GRPOConfig):
             wanted = "--use_vllm" if self.use_vllm else ("--bf16" if self.bf16 else "--fp16")
             raise UsageError(f"{wanted} needs a CUDA GPU but none is available: drop {wanted} to train in fp32 "
                              "on CPU (precision is chosen automatically)")
+        reconcile_with_launcher(self)  # agree with accelerate/DeepSpeed's accumulation before checking the batch
         check_generation_batch(self)
         super().__post_init__()
 
@@ -162,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
 
         train(script_args, training_args, model_args)
     except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
+        if os.environ.get("LOCAL_RANK", "0") == "0":  # under accelerate launch: once per machine, not once per rank
+            print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: re-run the same command to resume from the last checkpoint", file=sys.stderr)
