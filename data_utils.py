@@ -39,7 +39,6 @@ def load_math_dataset(dataset_id: str, split: str = "train", dataset_config: str
     import datasets
 
     path = Path(dataset_id).expanduser()
-    looks_local = path.suffix.lower() in LOCAL_FORMATS or dataset_id.startswith((".", "/", "~"))
     try:
         if path.is_file():
             builder = LOCAL_FORMATS.get(path.suffix.lower())
@@ -50,7 +49,7 @@ def load_math_dataset(dataset_id: str, split: str = "train", dataset_config: str
             return datasets.load_dataset(builder, data_files={split_name(split): str(path)}, split=split)
         if path.is_dir():
             return datasets.load_dataset(str(path), dataset_config, split=split)
-        if looks_local:
+        if looks_local(dataset_id) or path.suffix.lower() in LOCAL_FORMATS:
             raise UsageError(f"dataset file {dataset_id} does not exist: check the path given to --dataset_id")
         return datasets.load_dataset(dataset_id, dataset_config, split=split)
     except UsageError:
@@ -110,6 +109,39 @@ def filter_by_prompt_length(dataset, tokenizer, max_prompt_length: int | None):
     lengths = prompt_token_lengths(dataset, tokenizer)
     keep = [i for i, n in enumerate(lengths) if n <= max_prompt_length]
     return dataset.select(keep), len(lengths) - len(keep)
+
+
+def looks_local(name: str) -> bool:
+    """A path rather than a hub id ('org/name'): explicit prefix, deeper nesting, or a first part that is local."""
+    return (name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).expanduser().exists()
+            or ("/" in name and Path(name.split("/")[0]).is_dir()))
+
+
+def load_pretrained(load, name: str, flag: str, **kwargs):
+    """`load(name, **kwargs)` (a `from_pretrained`), turning 'missing', 'offline' and 'broken' into one-line
+    UsageErrors that name the flag to fix. Shared by training and evaluation."""
+    if looks_local(name) and not Path(name).expanduser().exists():
+        raise UsageError(f"{flag} {name} does not exist: pass a model directory or a hub id")
+    try:
+        return load(name, **kwargs)
+    except (OSError, ValueError) as err:
+        if not Path(name).expanduser().exists() and offline_or_network_error(err):
+            raise UsageError(f"could not download model {name!r} (offline or unreachable hub): download it where "
+                             f"you have network (`hf download {name}`) and pass its local directory with {flag}") from None
+        raise UsageError(f"could not load {name!r} (given by {flag}): {first_line(err)}") from None
+
+
+def load_chat_tokenizer(name: str, flag: str, **kwargs):
+    """The tokenizer whose chat template turns `make_prompt` conversations into the model's prompt."""
+    from transformers import AutoTokenizer
+
+    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, name, flag, **kwargs)
+    if tokenizer.chat_template is None:
+        raise UsageError(f"tokenizer of {name} has no chat template: use a chat/instruct model, or one whose "
+                         f"tokenizer_config.json defines chat_template (given by {flag})")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def first_line(err: BaseException) -> str:

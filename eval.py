@@ -24,11 +24,11 @@ from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, HfArgumentParser
+from transformers import AutoModelForCausalLM, GenerationConfig, HfArgumentParser
 
 import reward
-from data_utils import (SYSTEM_PROMPT, UsageError, first_line, format_dataset, load_math_dataset,
-                        offline_or_network_error)
+from data_utils import (SYSTEM_PROMPT, UsageError, first_line, format_dataset, load_chat_tokenizer,
+                        load_math_dataset, load_pretrained, looks_local)
 
 RUN_CONFIG = "run_config.json"
 TIMING_KEYS = ("wall_time_s", "generation_time_s", "tokens_per_second")  # the only summary fields a rerun changes
@@ -146,12 +146,6 @@ def resolve_settings(args: EvalArguments) -> dict:
     }
 
 
-def looks_local(name: str) -> bool:
-    """A path rather than a hub id ('org/name'): explicit prefix, deeper nesting, or a first part that is local."""
-    return (name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).expanduser().exists()
-            or ("/" in name and Path(name.split("/")[0]).is_dir()))
-
-
 def check_exists(name: str, flag: str) -> None:
     if looks_local(name) and not Path(name).expanduser().exists():
         raise UsageError(f"{flag} {name} does not exist: pass a trained adapter directory (e.g. ckpts/grpo), or a "
@@ -195,31 +189,13 @@ def check_vllm() -> None:
 # ----------------------------------------------------------------------------------------------------------------------
 # Tokenizer, prompts, model
 
-def load_pretrained(load, name: str, flag: str, **kwargs):
-    """`load(name)` with a one-line error for a hub id that cannot be downloaded or a directory that will not load."""
-    try:
-        return load(name, **kwargs)
-    except (OSError, ValueError) as err:
-        if not Path(name).expanduser().exists() and offline_or_network_error(err):
-            raise UsageError(f"could not download model {name!r} (offline or unreachable hub): if it is a local "
-                             f"directory, check the path; else download it where you have network (`hf download "
-                             f"{name}`) and pass its local directory with {flag}") from None
-        raise UsageError(f"could not load {name!r} (given by {flag}): {first_line(err)}") from None
-
-
 def base_flag(settings: dict) -> str:
     return "--model_dir" if settings["base_model"] == settings["model_dir"] else "--base_model"
 
 
 def load_tokenizer(settings: dict):
     flag = "--tokenizer" if settings["tokenizer"] != settings["base_model"] else base_flag(settings)
-    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, settings["tokenizer"], flag)
-    if tokenizer.chat_template is None:
-        raise UsageError(f"tokenizer of {settings['tokenizer']} has no chat template: evaluate a chat/instruct model, "
-                         "or pass one that has it with --tokenizer")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
+    return load_chat_tokenizer(settings["tokenizer"], flag)
 
 
 def load_prompts(settings: dict, tokenizer) -> tuple[list[dict], int]:

@@ -7,7 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
-from data_utils import UsageError, filter_by_prompt_length, first_line, format_dataset, load_math_dataset
+from data_utils import (UsageError, filter_by_prompt_length, format_dataset, load_chat_tokenizer,
+                        load_math_dataset, load_pretrained)
 
 RUN_CONFIG = "run_config.json"
 
@@ -20,7 +21,7 @@ def train(script_args, training_args, model_args) -> Path:
     output_dir = Path(training_args.output_dir)
     resume = prepare_output_dir(output_dir, training_args, script_args.overwrite_output_dir)
 
-    tokenizer = load_tokenizer(model_args)
+    tokenizer = load_chat_tokenizer(model_args.model_name_or_path, "--model_id", revision=model_args.model_revision)
     dataset = load_math_dataset(script_args.dataset_id, script_args.dataset_split, script_args.dataset_config)
     dataset = format_dataset(dataset, script_args.system_prompt, script_args.prompt_column, script_args.solution_column)
     dataset, dropped = filter_by_prompt_length(dataset, tokenizer, script_args.max_prompt_length)
@@ -94,19 +95,6 @@ def is_finished_run(output_dir: Path) -> bool:
         return False
 
 
-def load_tokenizer(model_args):
-    from transformers import AutoTokenizer
-
-    tokenizer = hub_call(AutoTokenizer.from_pretrained, model_args.model_name_or_path,
-                         revision=model_args.model_revision)
-    if tokenizer.chat_template is None:
-        raise UsageError(f"tokenizer of {model_args.model_name_or_path} has no chat template: use an instruct/chat "
-                         "model or one whose tokenizer_config.json defines chat_template")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
 def load_model(model_args, training_args):
     """Load the policy with the dtype and placement the run needs.
 
@@ -121,25 +109,9 @@ def load_model(model_args, training_args):
         dtype = getattr(torch, model_args.dtype)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1 or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"
     device_map = {"": training_args.local_process_index} if torch.cuda.is_available() and not distributed else None
-    return hub_call(AutoModelForCausalLM.from_pretrained, model_args.model_name_or_path,
-                    revision=model_args.model_revision, attn_implementation=model_args.attn_implementation, dtype=dtype, device_map=device_map)
-
-
-def hub_call(load, name: str, **kwargs):
-    """`load(name)`, turning 'not found' and 'offline' failures into one-line UsageErrors."""
-    from data_utils import offline_or_network_error
-
-    local = Path(name).expanduser()
-    if name.startswith((".", "/", "~")) and not local.exists():
-        raise UsageError(f"model directory {name} does not exist: check --model_id")
-    try:
-        return load(name, **kwargs)
-    except OSError as err:
-        if not local.exists() and offline_or_network_error(err):
-            raise UsageError(f"could not download model {name!r} (offline or unreachable hub): download it where "
-                             "you have network (e.g. `hf download " + name + "`) and pass its local directory "
-                             "with --model_id path/to/model") from None
-        raise UsageError(f"could not load model {name!r}: {first_line(err)}") from None
+    return load_pretrained(AutoModelForCausalLM.from_pretrained, model_args.model_name_or_path, "--model_id",
+                           revision=model_args.model_revision, attn_implementation=model_args.attn_implementation,
+                           dtype=dtype, device_map=device_map)
 
 
 def lora_config(model_args):
