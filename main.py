@@ -11,6 +11,7 @@ sets any of them from YAML; the command line wins.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass, field
@@ -96,6 +97,9 @@ class TrainConfig(GRPOConfig):
             wanted = "--use_vllm" if self.use_vllm else ("--bf16" if self.bf16 else "--fp16")
             raise UsageError(f"{wanted} needs a CUDA GPU but none is available: drop {wanted} to train in fp32 "
                              "on CPU (precision is chosen automatically)")
+        if "wandb" in (self.report_to or []) and importlib.util.find_spec("wandb") is None:
+            raise UsageError("--report_to wandb needs the wandb package: pip install wandb (or use --report_to "
+                             "tensorboard)")
         reconcile_with_launcher(self)  # agree with accelerate/DeepSpeed's accumulation before checking the batch
         check_generation_batch(self)
         super().__post_init__()
@@ -126,6 +130,11 @@ class ModelArguments(ModelConfig):
 
 
 class Parser(TrlParser):
+    def set_defaults_with_config(self, **kwargs):
+        # YAML keys may use any spelling of an option (model_id, batch_size, warmup_ratio), not only its dest.
+        dest_of = {opt.lstrip("-"): action.dest for action in self._actions for opt in action.option_strings}
+        return super().set_defaults_with_config(**{dest_of.get(key, key): value for key, value in kwargs.items()})
+
     def error(self, message):
         # argparse's default prints ~150 lines of usage (GRPOConfig has that many options) before the error.
         print(f"error: {message} (see python main.py --help)", file=sys.stderr)
