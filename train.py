@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from data_utils import (UsageError, filter_by_prompt_length, format_dataset, load_chat_tokenizer,
-                        load_math_dataset, load_pretrained)
+                        load_math_dataset, load_pretrained, looks_local)
 
 RUN_CONFIG = "run_config.json"
 
@@ -21,6 +21,9 @@ def train(script_args, training_args, model_args) -> Path:
     output_dir = Path(training_args.output_dir)
     resume = prepare_output_dir(output_dir, training_args, script_args.overwrite_output_dir)
 
+    if looks_local(model_args.model_name_or_path) and Path(model_args.model_name_or_path).expanduser().exists():
+        # Recorded in adapter_config.json: an absolute path lets eval.py find the base from any directory.
+        model_args.model_name_or_path = str(Path(model_args.model_name_or_path).expanduser().resolve())
     tokenizer = load_chat_tokenizer(model_args.model_name_or_path, "--model_id", revision=model_args.model_revision)
     dataset = load_math_dataset(script_args.dataset_id, script_args.dataset_split, script_args.dataset_config)
     dataset = format_dataset(dataset, script_args.system_prompt, script_args.prompt_column, script_args.solution_column)
@@ -124,15 +127,22 @@ def lora_config(model_args):
     return config
 
 
+def package_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for name in ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "deepspeed", "math-verify"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def save_run_config(trainer, script_args, training_args, model_args, finished: bool) -> None:
     """Everything evaluation needs to rebuild the exact prompt, plus versions, written by the main process only."""
     if not trainer.is_world_process_zero():
         return
-    import peft
-    import torch
-    import transformers
-    import trl
-
     config = {
         "finished": finished,
         "model_id": model_args.model_name_or_path,
@@ -149,7 +159,7 @@ def save_run_config(trainer, script_args, training_args, model_args, finished: b
         "script_args": dataclasses.asdict(script_args),
         "model_args": dataclasses.asdict(model_args),
         "training_args": json.loads(training_args.to_json_string()),
-        "versions": {m.__name__: m.__version__ for m in (torch, transformers, trl, peft)},
+        "versions": package_versions(),
     }
     path = Path(training_args.output_dir) / RUN_CONFIG
     path.parent.mkdir(parents=True, exist_ok=True)
