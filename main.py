@@ -20,7 +20,7 @@ import torch
 from trl import GRPOConfig, ModelConfig, TrlParser
 
 from data_utils import SYSTEM_PROMPT, UsageError
-from distributed import reconcile_with_launcher
+from distributed import reconcile_with_launcher, world_size
 
 
 @dataclass
@@ -57,10 +57,6 @@ class ScriptArguments:
         metadata={"help": "Offline demo: build a tiny model and synthetic data under --output_dir (default "
                   "ckpts/demo), evaluate, train with GRPO+LoRA, evaluate again."},
     )
-
-
-def _world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 @dataclass
@@ -108,7 +104,7 @@ class TrainConfig(GRPOConfig):
 def check_generation_batch(args) -> None:
     """GRPO scores whole groups: per-device batch x processes x accumulation must be a multiple of G."""
     steps = args.steps_per_generation or args.gradient_accumulation_steps
-    world = _world_size()
+    world = world_size()
     batch = args.generation_batch_size or args.per_device_train_batch_size * world * steps
     if args.num_generations and batch % args.num_generations:
         raise UsageError(
