@@ -156,6 +156,8 @@ def test_demo_shows_grpo_learning(demo):
     fmt = table["format"]  # "format reward mean <before> <after> <change>"
     before, after = float(fmt[3]), float(fmt[4])
     assert after - before >= 0.2, proc.stdout[-2000:]
+    accuracy = table["accuracy"]  # "accuracy <before> <after> <change>"
+    assert float(accuracy[2]) >= float(accuracy[1]), "GRPO must not cost accuracy"
     for path in ["base_model/config.json", "base_model/tokenizer_config.json", "data/train.jsonl",
                  "data/test.jsonl", "adapter/adapter_config.json", "adapter/adapter_model.safetensors",
                  "adapter/run_config.json"]:
