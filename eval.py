@@ -29,8 +29,8 @@ from transformers import AutoModelForCausalLM, GenerationConfig, HfArgumentParse
 import reward
 from data_utils import (SYSTEM_PROMPT, UsageError, first_line, format_dataset, load_chat_tokenizer,
                         load_math_dataset, load_pretrained, looks_local)
+from train import RUN_CONFIG
 
-RUN_CONFIG = "run_config.json"
 TIMING_KEYS = ("wall_time_s", "generation_time_s", "tokens_per_second")  # the only summary fields a rerun changes
 
 

@@ -8,7 +8,8 @@ import shutil
 from pathlib import Path
 
 from data_utils import (UsageError, filter_by_prompt_length, format_dataset, load_chat_tokenizer,
-                        load_math_dataset, load_pretrained, looks_local)
+                        load_math_dataset, load_pretrained)
+from distributed import world_size
 
 RUN_CONFIG = "run_config.json"
 
@@ -21,7 +22,7 @@ def train(script_args, training_args, model_args) -> Path:
     output_dir = Path(training_args.output_dir)
     resume = prepare_output_dir(output_dir, training_args, script_args.overwrite_output_dir)
 
-    if looks_local(model_args.model_name_or_path) and Path(model_args.model_name_or_path).expanduser().exists():
+    if Path(model_args.model_name_or_path).expanduser().exists():
         # Recorded in adapter_config.json: an absolute path lets eval.py find the base from any directory.
         model_args.model_name_or_path = str(Path(model_args.model_name_or_path).expanduser().resolve())
     tokenizer = load_chat_tokenizer(model_args.model_name_or_path, "--model_id", revision=model_args.model_revision)
@@ -110,7 +111,7 @@ def load_model(model_args, training_args):
     dtype = torch.bfloat16 if training_args.bf16 else torch.float16 if training_args.fp16 else torch.float32
     if model_args.dtype not in (None, "auto"):
         dtype = getattr(torch, model_args.dtype)
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1 or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"
+    distributed = world_size() > 1 or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"
     device_map = {"": training_args.local_process_index} if torch.cuda.is_available() and not distributed else None
     return load_pretrained(AutoModelForCausalLM.from_pretrained, model_args.model_name_or_path, "--model_id",
                            revision=model_args.model_revision, attn_implementation=model_args.attn_implementation,

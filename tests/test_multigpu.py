@@ -21,9 +21,9 @@ from unittest import mock
 import pytest
 
 from conftest import REPO
+from demo import DEMO_SYSTEM_PROMPT as SYSTEM_PROMPT
 
 CONFIGS = REPO / "deepspeed_configs"
-SYSTEM_PROMPT = "Think in <think></think>, then answer in <answer>\\boxed{}</answer>."
 # DeepSpeed on a machine without GPU: pick its CPU accelerator explicitly (otherwise it warns and falls back).
 LAUNCH_ENV = {"DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 TIMEOUT = 900

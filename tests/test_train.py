@@ -11,8 +11,7 @@ import pytest
 import torch
 
 from conftest import REPO, run_cli
-
-SHORT_PROMPT = "Think in <think></think>, then answer in <answer>\\boxed{}</answer>."
+from demo import DEMO_SYSTEM_PROMPT as SHORT_PROMPT  # the demo's short prompt keeps these runs fast
 
 
 def train_args(demo_dir, output_dir, *extra):
