@@ -5,9 +5,10 @@ model is always evaluated with exactly the prompt it was trained on.
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
+
+from errors import UsageError, first_line, offline_or_network_error
 
 SYSTEM_PROMPT = (
     "A conversation between User and Assistant. The user asks a math question, and the Assistant solves it. "
@@ -19,10 +20,6 @@ SYSTEM_PROMPT = (
 
 # Local files we can read, by suffix, mapped to the `datasets` builder that reads them.
 LOCAL_FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
-
-
-class UsageError(Exception):
-    """A mistake the user can fix (bad flag, missing file, offline hub id): reported in one line, no traceback."""
 
 
 def split_name(split: str) -> str:
@@ -142,19 +139,3 @@ def load_chat_tokenizer(name: str, flag: str, **kwargs):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
-
-
-def first_line(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    return text.splitlines()[0]
-
-
-def offline_or_network_error(err: BaseException) -> bool:
-    """True when an exception means 'the hub could not be reached' rather than 'the thing does not exist'."""
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
-        return True
-    text = f"{type(err).__name__} {err}".lower()
-    return any(
-        word in text
-        for word in ("offline", "connection", "resolve", "timed out", "timeout", "network", "couldn't reach")
-    )

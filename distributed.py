@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 
-from data_utils import UsageError
+from errors import UsageError
 
 YAML_SOURCE = "deepspeed_config.gradient_accumulation_steps of the accelerate config (or accelerate launch --gradient_accumulation_steps)"
 

@@ -27,9 +27,9 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, GenerationConfig, HfArgumentParser
 
 import reward
-from data_utils import (SYSTEM_PROMPT, UsageError, first_line, format_dataset, load_chat_tokenizer,
-                        load_math_dataset, load_pretrained, looks_local)
-from train import RUN_CONFIG
+from data_utils import SYSTEM_PROMPT, format_dataset, load_chat_tokenizer, load_math_dataset, load_pretrained, looks_local
+from errors import UsageError, first_line
+from runs import RUN_CONFIG, read_json, read_run_config, write_atomically
 
 TIMING_KEYS = ("wall_time_s", "generation_time_s", "tokens_per_second")  # the only summary fields a rerun changes
 
@@ -83,9 +83,7 @@ def resolve_settings(args: EvalArguments) -> dict:
     check_exists(args.model_dir, "--model_dir")
     model_dir = Path(args.model_dir).expanduser()
     adapter_config = read_json(model_dir / "adapter_config.json")  # {} for a plain model or a hub id
-    run = read_json(model_dir / RUN_CONFIG)
-    if not run and adapter_config and model_dir.name.startswith("checkpoint-"):
-        run = read_json(model_dir.parent / RUN_CONFIG)  # a checkpoint's run settings are one level up
+    run = read_run_config(model_dir)
     if adapter_config:
         base = args.base_model or adapter_config.get("base_model_name_or_path")
         if not base or (looks_local(base) and not Path(base).expanduser().exists()):
@@ -167,13 +165,6 @@ def weights_digest(adapter_dir: Path) -> str | None:
                     digest.update(chunk)
             return digest.hexdigest()[:16]
     return None
-
-
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def check_vllm() -> None:
@@ -403,15 +394,6 @@ def read_partial(path: Path, settings: dict) -> dict:
     write_atomically(path, "".join(json.dumps(x) + "\n" for x in [{"settings": settings}, *done.values()]))
     return done
 
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-# ----------------------------------------------------------------------------------------------------------------------
 
 def evaluate(args: EvalArguments) -> dict:
     """Generate, score and write `args.output_file`; returns `{"summary": {...}, "samples": [...]}`."""

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import torch
 from trl import GRPOConfig, ModelConfig, TrlParser
 
-from data_utils import SYSTEM_PROMPT, UsageError
+from data_utils import SYSTEM_PROMPT
+from errors import UsageError
 from distributed import reconcile_with_launcher, world_size
 
 

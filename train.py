@@ -7,12 +7,11 @@ import os
 import shutil
 from pathlib import Path
 
-from data_utils import (UsageError, filter_by_prompt_length, format_dataset, load_chat_tokenizer,
+from errors import UsageError
+from data_utils import (filter_by_prompt_length, format_dataset, load_chat_tokenizer,
                         load_math_dataset, load_pretrained)
 from distributed import world_size
-
-RUN_CONFIG = "run_config.json"
-
+from runs import RUN_CONFIG, is_finished_run, last_complete_checkpoint, package_versions, write_json
 
 def train(script_args, training_args, model_args) -> Path:
     """Train and save; returns the output directory. Raises UsageError for anything the user can fix."""
@@ -84,21 +83,6 @@ def prepare_output_dir(output_dir: Path, training_args, overwrite: bool) -> str 
     return last_complete_checkpoint(output_dir)
 
 
-def last_complete_checkpoint(output_dir: Path) -> str | None:
-    """The newest `checkpoint-N` that was fully written (the Trainer writes trainer_state.json last), so a run
-    killed while saving resumes from the previous checkpoint instead of crashing on a half-written one."""
-    steps = [int(p.name.split("-")[1]) for p in output_dir.glob("checkpoint-*")
-             if p.name.split("-")[1].isdigit() and (p / "trainer_state.json").is_file()]
-    return str(output_dir / f"checkpoint-{max(steps)}") if steps else None
-
-
-def is_finished_run(output_dir: Path) -> bool:
-    try:
-        return json.loads((output_dir / RUN_CONFIG).read_text()).get("finished", False)
-    except (OSError, ValueError):
-        return False
-
-
 def load_model(model_args, training_args):
     """Load the policy with the dtype and placement the run needs.
 
@@ -128,18 +112,6 @@ def lora_config(model_args):
     return config
 
 
-def package_versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for name in ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "deepspeed", "math-verify"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
 def save_run_config(trainer, script_args, training_args, model_args, finished: bool) -> None:
     """Everything evaluation needs to rebuild the exact prompt, plus versions, written by the main process only."""
     if not trainer.is_world_process_zero():
@@ -162,8 +134,4 @@ def save_run_config(trainer, script_args, training_args, model_args, finished: b
         "training_args": json.loads(training_args.to_json_string()),
         "versions": package_versions(),
     }
-    path = Path(training_args.output_dir) / RUN_CONFIG
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(config, indent=2, default=str))
-    os.replace(tmp, path)
+    write_json(Path(training_args.output_dir) / RUN_CONFIG, config)

@@ -218,7 +218,7 @@ def fake_args(**kw):
 
 
 def test_reconcile_adopts_or_refuses_the_launchers_accumulation(monkeypatch, tmp_path):
-    from data_utils import UsageError
+    from errors import UsageError
     from distributed import reconcile_with_launcher
 
     for var in ("ACCELERATE_DEEPSPEED_CONFIG_FILE", "LOCAL_RANK", "RANK", "WORLD_SIZE"):

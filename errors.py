@@ -1,0 +1,31 @@
+"""Errors a user can fix, and the one place where library error text is read.
+
+Every layer may import this module (it imports nothing of ours), so `UsageError` has one home and no import cycles.
+Entry points (`main.py`, `eval.py`) print a UsageError as one `error: ...` line and exit 2, with no traceback.
+"""
+from __future__ import annotations
+
+import os
+
+
+class UsageError(Exception):
+    """A mistake the user can fix (bad flag, missing file, offline hub id): reported in one line, no traceback."""
+
+
+def first_line(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0]
+
+
+def offline_or_network_error(err: BaseException) -> bool:
+    """True when an exception means 'the hub could not be reached' rather than 'the thing does not exist'.
+
+    The libraries raise many exception types for this (OSError, ConnectionError, LocalEntryNotFoundError, ...) and
+    no common class, so their text is the only signal."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        return True
+    text = f"{type(err).__name__} {err}".lower()
+    return any(
+        word in text
+        for word in ("offline", "connection", "resolve", "timed out", "timeout", "network", "couldn't reach")
+    )

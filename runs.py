@@ -1,0 +1,71 @@
+"""A run's records on disk: `run_config.json` (what a run was, read back by eval.py and report.py), atomic writes,
+and which checkpoints are complete. Shared by train.py, eval.py and report.py; imports nothing of ours but errors."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+RUN_CONFIG = "run_config.json"
+
+
+def read_json(path: Path) -> dict:
+    """The JSON object in `path`, or {} when it is missing or unreadable."""
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename: readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, value) -> None:
+    write_atomically(path, json.dumps(value, indent=2, default=str))
+
+
+def read_run_config(model_dir: Path) -> dict:
+    """The run_config.json of a run directory, or of the run a `checkpoint-N` directory belongs to; {} if none."""
+    model_dir = Path(model_dir).expanduser()
+    run = read_json(model_dir / RUN_CONFIG)
+    if not run and model_dir.name.startswith("checkpoint-"):
+        run = read_json(model_dir.parent / RUN_CONFIG)
+    return run
+
+
+def is_finished_run(output_dir: Path) -> bool:
+    return bool(read_json(Path(output_dir) / RUN_CONFIG).get("finished", False))
+
+
+def checkpoint_step(path: Path) -> int | None:
+    name = Path(path).name
+    step = name.removeprefix("checkpoint-")
+    return int(step) if name.startswith("checkpoint-") and step.isdigit() else None
+
+
+def last_complete_checkpoint(output_dir: Path) -> str | None:
+    """The newest `checkpoint-N` that was fully written (the Trainer writes trainer_state.json last), so a run
+    killed while saving resumes from the previous checkpoint instead of crashing on a half-written one."""
+    steps = [step for p in Path(output_dir).glob("checkpoint-*")
+             if (step := checkpoint_step(p)) is not None and (p / "trainer_state.json").is_file()]
+    return str(Path(output_dir) / f"checkpoint-{max(steps)}") if steps else None
+
+
+def package_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for name in ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "deepspeed", "math-verify",
+                 "bitsandbytes"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
