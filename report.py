@@ -1,0 +1,669 @@
+"""The run report: plots of what a GRPO run logged, a model card, and the lines a user reads in the terminal.
+
+    python report.py <output_dir>     # a finished run, a run still training, or one checkpoint-N directory
+
+writes `<dir>/report/{rewards,heldout,completions,training}.png` and the model card `<dir>/README.md`, from the
+newest `trainer_state.json` it finds (the directory's own, else its newest complete `checkpoint-N/`) and the run's
+`run_config.json`. train.py calls `write_report` after the final save, prints `end_of_run_summary` last, and formats
+each logged step with `format_log_line`.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from errors import UsageError
+from runs import checkpoint_step, read_json, read_run_config, write_atomically
+
+REPORT_DIR = "report"
+PLOT_FILES = ("rewards.png", "heldout.png", "completions.png", "training.png")
+EVAL_KEYS = ("eval/accuracy", "eval/format", "eval/completion_length", "eval/truncated_fraction")
+DIAGNOSTIC_KEYS = ("diagnostics/answer_extracted_fraction", "diagnostics/unparseable_references",
+                   "diagnostics/reward_timeouts")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Reading a run
+
+@dataclass
+class Run:
+    directory: Path  # what the user named: a run's --output_dir or one checkpoint-N directory
+    state_path: Path  # the trainer_state.json the figures come from
+    state: dict
+    config: dict  # run_config.json; {} when missing
+
+    @property
+    def history(self) -> list[dict]:
+        return [entry for entry in self.state.get("log_history", []) if isinstance(entry, dict)]
+
+    @property
+    def step(self) -> int:
+        return int(self.state.get("global_step") or 0)
+
+    @property
+    def max_steps(self) -> int | None:
+        return self.state.get("max_steps") or None
+
+    @property
+    def finished(self) -> bool:
+        """A finished run's own directory; a checkpoint of it, or a run still training, is not."""
+        return bool(self.config.get("finished")) and checkpoint_step(self.directory) is None
+
+
+def find_trainer_state(directory: Path) -> Path:
+    """The trainer_state.json with the most steps among `directory`'s own and its complete checkpoints'.
+
+    The Trainer writes trainer_state.json last when it saves a checkpoint, so a readable one marks a complete
+    checkpoint; one being written right now fails to parse and is passed over."""
+    candidates = [directory / "trainer_state.json", *directory.glob("checkpoint-*/trainer_state.json"),
+                  directory / "final" / "trainer_state.json"]
+    readable = [(read_json(path).get("global_step"), path) for path in candidates if path.is_file()]
+    readable = [(step, path) for step, path in readable if isinstance(step, int)]
+    if not readable:
+        raise UsageError(f"no trainer_state.json in {directory} or its checkpoint-N/ directories: point report.py at a "
+                         "training --output_dir that has saved at least one checkpoint (see --save_steps)")
+    # max() keeps the first of equal steps: the directory's own state wins over a checkpoint's copy of it
+    return max(readable, key=lambda item: item[0])[1]
+
+
+def load_run(output_dir: str | Path) -> Run:
+    directory = Path(output_dir).expanduser()
+    if not directory.is_dir():
+        raise UsageError(f"{directory} is not a directory: pass a training --output_dir or one of its checkpoint-N "
+                         "directories")
+    state_path = find_trainer_state(directory)
+    run = Run(directory, state_path, read_json(state_path), read_run_config(directory))
+    if not any(_number(entry.get("reward")) is not None or _eval_entry(entry) for entry in run.history):
+        raise UsageError(f"{state_path} has no logged training steps yet: run report.py again after the first "
+                         "--logging_steps steps have been saved in a checkpoint")
+    return run
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _eval_entry(entry: dict) -> bool:
+    return _number(entry.get("eval/accuracy")) is not None
+
+
+def series(history: list[dict], key: str) -> tuple[list[int], list[float]]:
+    """(steps, values) of every log entry holding a finite number under `key`."""
+    steps, values = [], []
+    for entry in history:
+        value = _number(entry.get(key))
+        if value is not None:
+            steps.append(int(entry.get("step", len(steps))))
+            values.append(value)
+    return steps, values
+
+
+def reward_keys(run_or_history, config: dict | None = None) -> list[str]:
+    """The `rewards/<function>/mean` keys, in the order of the run's --reward_funcs when it is known."""
+    history = run_or_history.history if isinstance(run_or_history, Run) else run_or_history
+    config = run_or_history.config if isinstance(run_or_history, Run) else (config or {})
+    keys = []
+    for entry in history:
+        keys += [k for k in entry if k.startswith("rewards/") and k.endswith("/mean") and k not in keys]
+    order = [str(name) for name in config.get("reward_funcs") or []]
+
+    def rank(key):
+        function = key.split("/")[1]
+        return next((i for i, name in enumerate(order) if function.startswith(name)), len(order)), key
+    return sorted(keys, key=rank)
+
+
+def short_name(key: str) -> str:
+    """rewards/accuracy_reward/mean -> accuracy: the name a user passed to --reward_funcs."""
+    return key.split("/")[1].removesuffix("_reward")
+
+
+def window(count: int) -> int:
+    """How many logged steps 'first' and 'last' average over: a quarter of the log, 1 to 10 entries."""
+    return max(1, min(10, count // 4))
+
+
+def first_last(history: list[dict], key: str) -> tuple[float, float, int] | None:
+    _, values = series(history, key)
+    if not values:
+        return None
+    k = window(len(values))
+    return sum(values[:k]) / k, sum(values[-k:]) / k, k
+
+
+@dataclass
+class Heldout:
+    steps: list[int]
+    accuracy: list[float]
+    by_step: dict  # step -> the eval entry logged at that step
+    before: int  # steps of the first, best and last evaluations
+    best: int
+    last: int
+
+
+def heldout(run: Run) -> Heldout | None:
+    """Held-out evaluations in the log; the best is the run's recorded best_step, else the first highest accuracy."""
+    steps, accuracy = series(run.history, "eval/accuracy")
+    if not steps:
+        return None
+    by_step = {}
+    for entry in run.history:
+        if _eval_entry(entry):
+            by_step[int(entry.get("step", 0))] = entry
+    recorded = run.config.get("best_step")
+    best = recorded if recorded in by_step else steps[accuracy.index(max(accuracy))]
+    return Heldout(steps, accuracy, by_step, steps[0], best, steps[-1])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Plots
+
+def smooth(values: list[float]) -> list[float]:
+    """Centered moving average over about 1/15 of the log (none on a short log): unlike an exponential average it
+    does not lag behind the trend, and the report has the whole log at hand."""
+    half = round(len(values) / 30)
+    return [sum(values[max(0, i - half):i + half + 1]) / len(values[max(0, i - half):i + half + 1])
+            for i in range(len(values))]
+
+
+def _plot_series(ax, steps, values, label, color, *, band=None):
+    """Raw values faint, the smoothed line solid; `band` (same length) is drawn as a shaded +/- region."""
+    if not steps:
+        return
+    if len(steps) == 1:
+        ax.plot(steps, values, "o", color=color, label=label)
+        return
+    ax.plot(steps, values, color=color, alpha=0.3, linewidth=1)
+    smoothed = smooth(values)
+    ax.plot(steps, smoothed, color=color, linewidth=2, label=label)
+    if band is not None:
+        spread = smooth(band)
+        ax.fill_between(steps, [m - s for m, s in zip(smoothed, spread)], [m + s for m, s in zip(smoothed, spread)],
+                        color=color, alpha=0.12, linewidth=0)
+
+
+def _style(ax, title, *, fraction=False, legend=True):
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel("step")
+    ax.grid(True, alpha=0.3)
+    if fraction:
+        ax.set_ylim(-0.03, 1.03)
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="best", framealpha=0.7)
+
+
+def _in_unit_range(*value_lists) -> bool:
+    values = [v for values in value_lists for v in values]
+    return bool(values) and all(0 <= v <= 1 for v in values)
+
+
+COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
+
+
+def _rewards_panels(run: Run) -> list:
+    history, panels = run.history, []
+    steps, reward = series(history, "reward")
+    _, reward_std = series(history, "reward_std")
+    if steps:
+        def total(ax):
+            band = reward_std if len(reward_std) == len(reward) else None
+            _plot_series(ax, steps, reward, "mean", "tab:blue", band=band)
+            if band:
+                ax.fill_between([], [], [], color="tab:blue", alpha=0.12, label="± std within groups")
+            _style(ax, "total reward (weighted sum)")
+        panels.append(total)
+    keys = reward_keys(run)
+    if keys:
+        def each(ax):
+            for key, color in zip(keys, COLORS[1:] + COLORS[:1]):
+                _plot_series(ax, *series(history, key), short_name(key), color)
+            _style(ax, "mean of each reward", fraction=_in_unit_range(*(series(history, k)[1] for k in keys)))
+        panels.append(each)
+    zero_steps, zero = series(history, "frac_reward_zero_std")
+    if zero_steps:
+        def flat(ax):
+            _plot_series(ax, zero_steps, zero, "frac_reward_zero_std", "tab:gray")
+            _style(ax, "groups with equal rewards (no signal)", fraction=True, legend=False)
+        panels.append(flat)
+    return panels
+
+
+def _heldout_panels(run: Run) -> list:
+    result = heldout(run)
+    if result is None:
+        return []
+    history = run.history
+
+    def scores(ax):
+        ax.plot(result.steps, result.accuracy, "o-", color="tab:green", linewidth=2, label="held-out accuracy")
+        format_steps, format_values = series(history, "eval/format")
+        if format_steps:
+            ax.plot(format_steps, format_values, "s--", color="tab:orange", linewidth=1.5, label="held-out format")
+        train = next((k for k in reward_keys(run) if short_name(k) == "accuracy"), None)
+        if train:  # the sampled training reward next to greedy held-out accuracy: a gap is the warning sign
+            train_steps, train_values = series(history, train)
+            if len(train_steps) > 1:
+                ax.plot(train_steps, smooth(train_values), color="tab:green", alpha=0.35, linewidth=1,
+                        label="training accuracy reward (sampled)")
+        best = result.accuracy[result.steps.index(result.best)]
+        ax.plot([result.best], [best], "*", color="black", markersize=14, zorder=5,
+                label=f"best {best:.3f} @ step {result.best}")
+        _style(ax, "held-out accuracy and format (greedy)", fraction=True)
+    return [scores]
+
+
+def _completions_panels(run: Run) -> list:
+    history, panels = run.history, []
+    steps, mean = series(history, "completions/mean_length")
+    eval_steps, eval_length = series(history, "eval/completion_length")
+    if steps or eval_steps:
+        def length(ax):
+            _plot_series(ax, steps, mean, "training mean", "tab:blue")
+            low_steps, low = series(history, "completions/min_length")
+            high_steps, high = series(history, "completions/max_length")
+            if low_steps == steps and high_steps == steps and len(steps) > 1:
+                ax.fill_between(steps, low, high, color="tab:blue", alpha=0.08, linewidth=0, label="min–max")
+            if eval_steps:
+                ax.plot(eval_steps, eval_length, "o-", color="tab:green", label="held-out mean")
+            limit = run.config.get("max_completion_length")
+            if isinstance(limit, int):
+                ax.axhline(limit, color="tab:red", linestyle=":", linewidth=1, label=f"limit {limit}")
+            _style(ax, "completion length (tokens)")
+        panels.append(length)
+    clip_steps, clipped = series(history, "completions/clipped_ratio")
+    trunc_steps, truncated = series(history, "eval/truncated_fraction")
+    if clip_steps or trunc_steps:
+        def cut(ax):
+            _plot_series(ax, clip_steps, clipped, "training (clipped_ratio)", "tab:red")
+            if trunc_steps:
+                ax.plot(trunc_steps, truncated, "o-", color="tab:purple", label="held-out")
+            _style(ax, "completions cut at the length limit", fraction=True)
+        panels.append(cut)
+    found_steps, found = series(history, "diagnostics/answer_extracted_fraction")
+    if found_steps:
+        def extracted(ax):
+            _plot_series(ax, found_steps, found, "answer extracted", "tab:olive")
+            _style(ax, "completions with an extractable answer", fraction=True, legend=False)
+        panels.append(extracted)
+    return panels
+
+
+def _training_panels(run: Run) -> list:
+    history, panels = run.history, []
+    for key, title, color in (("loss", "loss", "tab:blue"), ("kl", "KL to the reference model", "tab:red"),
+                              ("entropy", "entropy of the policy", "tab:purple"),
+                              ("learning_rate", "learning rate", "tab:gray"), ("grad_norm", "gradient norm", "tab:brown")):
+        steps, values = series(history, key)
+        if steps:
+            def panel(ax, steps=steps, values=values, title=title, color=color, key=key):
+                if key == "learning_rate":  # a schedule, not a noisy signal: draw it as is
+                    ax.plot(steps, values, color=color, linewidth=2)
+                    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+                else:
+                    _plot_series(ax, steps, values, key, color)
+                _style(ax, title, legend=False)
+            panels.append(panel)
+    return panels
+
+
+def _figure(panels: list, path: Path, heading: str) -> None:
+    """Lay the panels out, up to three a row, and save a small PNG (written whole, then renamed into place)."""
+    from matplotlib.figure import Figure  # the object API: no pyplot state, no GUI backend, safe inside training
+
+    columns = 2 if len(panels) == 4 else min(3, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    figure = Figure(figsize=(max(7.0, 4.6 * columns), 3.4 * rows + 0.4), layout="constrained")
+    figure.suptitle(heading, fontsize=12, fontweight="bold")
+    axes = figure.subplots(rows, columns, squeeze=False).flatten()
+    for draw, ax in zip(panels, axes):
+        draw(ax)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    # A 256-colour palette keeps a PNG of long noisy curves well under 150 KB without blurring the text
+    from PIL import Image
+
+    tmp = path.with_name(path.stem + ".tmp.png")
+    Image.open(buffer).convert("RGB").quantize(colors=256).save(tmp, format="PNG", optimize=True)
+    os.replace(tmp, path)
+
+
+def write_plots(run: Run, report_dir: Path) -> list[Path]:
+    """The report's PNGs; a figure with nothing to show (no held-out data, say) is not written, and an older copy of
+    it is removed so the report never mixes two runs."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    name = Path(str(run.config.get("model_id") or run.directory.resolve())).name
+    figures = {"rewards.png": (_rewards_panels, f"Rewards during training: {name}"),
+               "heldout.png": (_heldout_panels, "Held-out evaluation"),
+               "completions.png": (_completions_panels, "Completions"),
+               "training.png": (_training_panels, "Optimisation")}
+    written = []
+    for file_name, (make_panels, heading) in figures.items():
+        path = report_dir / file_name
+        panels = make_panels(run)
+        if panels:
+            _figure(panels, path, heading)
+            written.append(path)
+        elif path.exists():
+            path.unlink()
+    return written
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The model card
+
+def _fmt(value, digits: int = 3) -> str:
+    number = _number(value)
+    if number is None:
+        return "–" if value is None else str(value)
+    if isinstance(value, int):
+        return str(value)
+    if abs(number) >= 10:
+        return f"{number:.1f}"
+    return f"{number:.{digits}f}" if abs(number) >= 10 ** -digits or number == 0 else f"{number:.2e}"
+
+
+def duration(seconds) -> str:
+    seconds = _number(seconds)
+    if seconds is None:
+        return "not recorded"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def wall_time(run: Run) -> float | None:
+    recorded = _number(run.config.get("wall_time_s"))
+    if recorded is not None and checkpoint_step(run.directory) is None:
+        return recorded
+    _, runtime = series(run.history, "train_runtime")
+    return runtime[-1] if runtime else None
+
+
+def _option(run: Run, name: str):
+    for section in ("training_args", "script_args", "model_args"):
+        values = run.config.get(section) or {}
+        if name in values:
+            return values[name]
+    return run.config.get(name)
+
+
+KEY_OPTIONS = ("learning_rate", "max_steps", "num_train_epochs", "per_device_train_batch_size",
+               "gradient_accumulation_steps", "num_generations", "max_prompt_length", "max_completion_length",
+               "beta", "temperature", "loss_type", "lr_scheduler_type", "warmup_ratio", "seed", "bf16",
+               "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "eval_steps", "eval_max_samples")
+
+
+def _headline(run: Run) -> str:
+    """'Training finished: 120 steps', 'Checkpoint at step 60 of 120' or 'Run at step 60 of 120 (not finished)'."""
+    total = f" of {run.max_steps}" if run.max_steps else ""
+    if checkpoint_step(run.directory) is not None:
+        return f"Checkpoint at step {run.step}{total}"
+    if run.finished:
+        return f"Training finished: {run.step} steps"
+    return f"Run at step {run.step}{total} (not finished)"
+
+
+def _status(run: Run) -> str:
+    total = f" of {run.max_steps}" if run.max_steps else ""
+    if checkpoint_step(run.directory) is not None:
+        return f"checkpoint at step {run.step}{total} of a GRPO run"
+    if run.finished:
+        return f"finished after {run.step} steps"
+    return f"in progress or interrupted: step {run.step}{total} (from {run.state_path.parent.name}/)"
+
+
+def _which_adapter(run: Run) -> str:
+    best, final = run.config.get("best_step"), run.config.get("final_step")
+    if checkpoint_step(run.directory) is not None or best is None:
+        return f"The adapter in this directory is the one at step {run.step}."
+    if final is None or best == final:
+        return f"The adapter in this directory is the final one (step {best}), which is also the best on held-out data."
+    return (f"The adapter in this directory is the **best** on held-out accuracy (step {best}); the **final** adapter "
+            f"(step {final}) is in `final/`.")
+
+
+def _reward_table(run: Run) -> list[str]:
+    history = run.history
+    rows = [(f"`{short_name(key)}` reward", key) for key in reward_keys(run)]
+    rows += [("total reward", "reward"), ("reward std within groups", "reward_std"),
+             ("groups with equal rewards", "frac_reward_zero_std"), ("completion length", "completions/mean_length"),
+             ("completions clipped", "completions/clipped_ratio")]
+    rows += [(key.split("/")[1].replace("_", " "), key) for key in DIAGNOSTIC_KEYS]
+    if "kl" in {k for entry in history for k in entry}:
+        rows.append(("KL", "kl"))
+    lines = []
+    for label, key in rows:
+        values = first_last(history, key)
+        if values:
+            first, last, k = values
+            lines.append(f"| {label} | {_fmt(first)} | {_fmt(last)} | {last - first:+.3f} |")
+    if not lines:
+        return []
+    k = window(len(series(history, "reward")[1]) or 1)
+    span = f"means of the first and last {k} logged steps" if k > 1 else "the first and last logged step"
+    head = [f"Training completions (sampled), {span}:", "",
+            "| metric | first | last | change |", "|---|---|---|---|"]
+    return head + lines
+
+
+def _heldout_table(run: Run) -> list[str]:
+    result = heldout(run)
+    if result is None:
+        return ["No held-out evaluation during training (pass `--eval_dataset_id` to score held-out problems every "
+                "`--eval_steps` steps)."]
+    last = "final" if run.finished else "latest"
+    columns = [("before", result.before), ("best", result.best), (last, result.last)]
+    data = run.config.get("eval_dataset_id") or _option(run, "eval_dataset_id")
+    split = run.config.get("eval_split") or _option(run, "eval_split")
+    where = f" on `{data}` split `{split}`" if data else ""
+    lines = [f"Greedy decoding{where}, scored like `eval.py`:", "",
+             "| metric | " + " | ".join(f"{name} (step {step})" for name, step in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for key in EVAL_KEYS:
+        values = [result.by_step[step].get(key) for _, step in columns]
+        if any(_number(v) is not None for v in values):
+            lines.append(f"| {key.split('/')[1].replace('_', ' ')} | " + " | ".join(_fmt(v) for v in values) + " |")
+    return lines
+
+
+def _eval_command(run: Run, model_dir: str) -> str:
+    data, split = run.config.get("eval_dataset_id"), run.config.get("eval_split")
+    if not data:  # no held-out set recorded: a hub set's test split, or a placeholder (a local file IS its only split)
+        data = run.config.get("dataset_id") or "AI-MO/NuminaMath-TIR"
+        local = Path(str(data)).expanduser().exists() or Path(str(data)).suffix in (".json", ".jsonl", ".parquet", ".csv")
+        data, split = ("HELD_OUT_FILE.jsonl", "test") if local else (data, "test")
+    parts = ["python", "eval.py", "--model_dir", model_dir, "--dataset_id", str(data), "--split", str(split)]
+    limit = run.config.get("max_completion_length")
+    if limit:
+        parts += ["--max_completion_length", str(limit)]
+    for flag in ("eval_prompt_column", "eval_solution_column"):
+        value = _option(run, flag)
+        if value:
+            parts += [f"--{flag.removeprefix('eval_')}", str(value)]
+    return shlex.join(parts)
+
+
+def _peft_snippet(run: Run, model_dir: str) -> str:
+    system = run.config.get("system_prompt")
+    messages = (f'[{{"role": "system", "content": SYSTEM_PROMPT}}, {{"role": "user", "content": "What is 12 * 7?"}}]'
+                if system else '[{"role": "user", "content": "What is 12 * 7?"}]')
+    return "\n".join([
+        "from peft import AutoPeftModelForCausalLM",
+        "from transformers import AutoTokenizer",
+        "",
+        f"model_dir = {model_dir!r}",
+        "model = AutoPeftModelForCausalLM.from_pretrained(model_dir)  # the base model named in adapter_config.json "
+        "+ this adapter",
+        "model = model.merge_and_unload()  # optional: faster generation",
+        "tokenizer = AutoTokenizer.from_pretrained(model_dir)",
+        *([f"SYSTEM_PROMPT = {system!r}  # the prompt the adapter was trained with"] if system else []),
+        f"messages = {messages}",
+        "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors=\"pt\", "
+        "return_dict=True)",
+        f"output = model.generate(**inputs, max_new_tokens={run.config.get('max_completion_length') or 256}, "
+        "do_sample=False)",
+        "print(tokenizer.decode(output[0, inputs[\"input_ids\"].shape[1]:], skip_special_tokens=True))",
+    ])
+
+
+def model_card(run: Run, plots: list[Path], model_dir: str) -> str:
+    config = run.config
+    base = config.get("model_id") or _option(run, "model_name_or_path") or "not recorded"
+    names = config.get("reward_funcs") or [short_name(k) for k in reward_keys(run)]
+    weights = config.get("reward_weights") or [1.0] * len(names)
+    remote_base = isinstance(base, str) and base.count("/") == 1 and not Path(base).expanduser().exists()
+    front = ["---", "library_name: peft", *([f"base_model: {base}"] if remote_base else []),
+             "pipeline_tag: text-generation", "tags:", "- grpo", "- lora", "- trl", "- math", "---", ""]
+    command = config.get("command")
+    options = [(name, _option(run, name)) for name in KEY_OPTIONS]
+    options = [(name, value) for name, value in options if value not in (None, "", [], -1)
+               and not (name == "num_train_epochs" and (_option(run, "max_steps") or -1) > 0)]
+    lines = front + [
+        f"# GRPO LoRA adapter for `{base}`",
+        "",
+        f"A LoRA adapter trained with GRPO (TRL `GRPOTrainer`) to answer math problems as "
+        f"`<think>…</think><answer>\\boxed{{…}}</answer>`; {_status(run)}. {_which_adapter(run)}",
+        "",
+        "## Results",
+        "",
+        "### Held-out accuracy",
+        "",
+        *_heldout_table(run),
+        "",
+        "### Training rewards, first vs last",
+        "",
+        *_reward_table(run),
+        "",
+        "## Training",
+        "",
+        f"- **Base model:** `{base}`",
+        f"- **Data:** `{config.get('dataset_id', 'not recorded')}`, split `{config.get('dataset_split', '?')}`",
+        f"- **Rewards (weight):** " + ", ".join(f"`{n}` ({w:g})" for n, w in zip(names, weights)),
+        f"- **Steps:** {run.step}" + (f" of {run.max_steps}" if run.max_steps else "")
+        + (f"; best step {config['best_step']}" if config.get("best_step") is not None else "")
+        + (f"; final step {config['final_step']}" if config.get("final_step") is not None else ""),
+        f"- **Wall time:** {duration(wall_time(run))}",
+        f"- **Hardware:** {config.get('hardware') or 'not recorded'}",
+    ]
+    versions = config.get("versions") or {}
+    if versions:
+        lines.append("- **Versions:** " + ", ".join(f"{k} {v}" for k, v in versions.items() if v))
+    lines += ["", "Command:", "", "```bash", command or "# not recorded: run_config.json holds every resolved option",
+              "```", ""]
+    if options:
+        lines += ["| option | value |", "|---|---|"]
+        lines += [f"| `{name}` | `{value}` |" for name, value in options]
+        lines.append("")
+    lines += ["## Use", "", "Load the adapter with PEFT:", "", "```python", _peft_snippet(run, model_dir), "```", "",
+              "Evaluate it on held-out problems with this project's `eval.py` (greedy, with the run's prompt and "
+              "rewards):", "", "```bash", _eval_command(run, model_dir), "```", ""]
+    if plots:
+        lines += ["## Plots", "", "Smoothed lines; the raw logged values are drawn faintly behind them.", ""]
+        lines += [f"![{path.stem}]({REPORT_DIR}/{path.name})" for path in plots]
+        lines.append("")
+    lines += ["_Written by `report.py` from `" + os.path.relpath(run.state_path, run.directory) + "`; "
+              "rerun `python report.py <this directory>` to refresh it._", ""]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Entry points
+
+def write_report(output_dir: str | Path) -> Path:
+    """Write `<output_dir>/report/*.png` and the model card `<output_dir>/README.md`; returns the report directory.
+
+    TRL writes its own card to the run's --output_dir at every checkpoint save, so call this after the last save."""
+    run = load_run(output_dir)
+    report_dir = run.directory / REPORT_DIR
+    plots = write_plots(run, report_dir)
+    write_atomically(run.directory / "README.md", model_card(run, plots, str(output_dir)))
+    return report_dir
+
+
+def end_of_run_summary(output_dir: str | Path) -> str:
+    """The last lines a user sees: where the adapter is, how rewards and held-out accuracy moved, where the report is."""
+    run = load_run(output_dir)
+    config, lines = run.config, []
+    lines.append(_headline(run) + (f" in {duration(wall_time(run))}" if wall_time(run) is not None else ""))
+    best, final = config.get("best_step"), config.get("final_step")
+    if best is not None and final is not None and best != final:
+        lines.append(f"  adapter:  {output_dir}  (best held-out accuracy, step {best}; final adapter, step {final}: "
+                     f"{Path(output_dir) / 'final'})")
+    else:
+        lines.append(f"  adapter:  {output_dir}")
+    moves = []
+    for key in [*reward_keys(run), "reward"]:
+        values = first_last(run.history, key)
+        if values:
+            moves.append(f"{short_name(key) if '/' in key else 'total'} {_fmt(values[0])} -> {_fmt(values[1])}")
+    if moves:
+        k = window(len(series(run.history, "reward")[1]) or 1)
+        span = f"first -> last {k} logged steps" if k > 1 else "first -> last logged step"
+        lines.append(f"  rewards:  {',  '.join(moves)}  ({span})")
+    result = heldout(run)
+    if result is not None:
+        def at(step):
+            return f"{_fmt(result.by_step[step].get('eval/accuracy'))} (step {step})"
+        text = f"  held-out accuracy:  before {at(result.before)} -> best {at(result.best)}"
+        if result.last != result.best:
+            text += f" -> {'final' if run.finished else 'latest'} {at(result.last)}"
+        lines.append(text)
+    report_dir = run.directory / REPORT_DIR
+    if report_dir.is_dir():
+        lines.append(f"  report:   {run.directory / 'README.md'} and {report_dir}/ "
+                     f"({', '.join(sorted(p.name for p in report_dir.glob('*.png')))})")
+    return "\n".join(lines)
+
+
+def format_log_line(logs: dict, step: int, max_steps: int) -> str:
+    """One aligned progress line with the figures that say whether GRPO is learning; everything else still goes to
+    trainer_state.json and TensorBoard."""
+    width = len(str(max_steps)) if max_steps and max_steps > 0 else 1
+    parts = [f"step {step:>{width}}/{max_steps}" if max_steps and max_steps > 0 else f"step {step:>{width}}"]
+
+    def add(label, key, spec="7.3f"):
+        value = _number(logs.get(key))
+        if value is not None:
+            parts.append(f"{label} {value:{spec}}")
+    add("loss", "loss", "+8.4f")
+    reward, spread = _number(logs.get("reward")), _number(logs.get("reward_std"))
+    if reward is not None:
+        parts.append(f"reward {reward:6.3f}" + (f" ±{spread:5.3f}" if spread is not None else ""))
+    for key in reward_keys([logs]):
+        add(short_name(key), key, "5.3f")
+    add("kl", "kl", "7.4f")
+    add("eval acc", "eval/accuracy", "5.3f")
+    add("eval fmt", "eval/format", "5.3f")
+    add("len", "completions/mean_length", "6.1f")
+    add("lr", "learning_rate", "8.2e")
+    if len(parts) == 1:  # an entry we have no layout for (e.g. train_runtime at the end): show it compactly
+        parts += [f"{key} {_fmt(value)}" for key, value in logs.items() if key not in ("step", "epoch")]
+    return " | ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write plots (<dir>/report/*.png) and a model card (<dir>/README.md) "
+                                                 "for a GRPO run, finished or not, or one of its checkpoints.")
+    parser.add_argument("output_dir", help="a training --output_dir, or one of its checkpoint-N directories")
+    args = parser.parse_args(argv)
+    try:
+        write_report(args.output_dir)
+        print(end_of_run_summary(args.output_dir))
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
