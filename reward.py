@@ -1,7 +1,8 @@
 r"""Reward functions for GRPO math training: the one place where reward rules live.
 
-Training picks rewards by name from `REWARD_FUNCS` (`--reward_funcs format accuracy`), evaluation uses
-`extract_answer` and `accuracy_reward`, and users run the self-test or debug one pair:
+Training, evaluation and reports get their reward functions from `resolve_reward_funcs` (registry names such as
+`format`, `accuracy`, `overlong`, or a user's own function as `path/to/file.py:name` or `pkg.module.name`);
+evaluation also uses `extract_answer`; users run the self-test or debug one pair:
 
     python reward.py                                        # table of cases; exits 1 if any fails
     python reward.py --completion "<think>..." --solution "\boxed{5}"
@@ -19,18 +20,28 @@ they stop most slow cases early, and the deadline (kill and restart the worker) 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import atexit
 import functools
+import hashlib
+import importlib
+import importlib.util
+import inspect
 import logging
+import math
+import numbers
 import os
 import re
 import subprocess
 import sys
 import threading
 import warnings
+from collections.abc import Callable
 from decimal import Decimal
 from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
+
+from errors import UsageError, first_line
 
 logger = logging.getLogger("reward")  # the same name when run as a script
 
@@ -42,6 +53,17 @@ WORKER_MEMORY_BYTES = 4 << 30  # a runaway answer gets MemoryError in the worker
 
 _BOX = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 _BRACE_OR_ESCAPE = re.compile(r"\\.|[{}]", re.S)  # `\{`, `\}` and `\\` never open or close a group
+_SPACED_ARGUMENT = re.compile(r"\s+([^\s$]+)")  # `\boxed 5`: the argument runs to whitespace or `$`
+# What may stand between two boxes of one answer: spacing, punctuation, math delimiters and "and"/"or" (also inside
+# \text{}). "or" joins too, so that hedging (`\boxed{5} or \boxed{6}`) is read as the set it is, never as 6.
+_GROUP_GAP = re.compile(r"""(?:\s | [,;.:!?~$] | \\[()\[\],;:!\ ] | \\\\ | \\q?quad(?![A-Za-z])
+                            | (?<![A-Za-z])(?i:and|or)(?![A-Za-z])
+                            | \\(?:text|textrm|mathrm|mbox)\s*\{\s*(?i:and|or)\s*\})*""", re.X)
+# Digits grouped in threes by a space or a LaTeX thin space (`1 000`, `1\,000`): math-verify would read a product.
+_DIGIT_GROUPS = re.compile(r"(?<!\d)\d{1,3}(?:(?:\s|\\[,;: ]|~)\d{3})+(?!\d)")
+_GROUP_SPACE = re.compile(r"\s|\\[,;: ]|~")
+_PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")  # a word of two or more letters that is no LaTeX command
+_TEXT_COMMAND = re.compile(r"\\(?:text\w*|mathrm|mbox|operatorname)\s*\{[^{}]*\}")  # `\text{Evelyn}` is an answer
 _FORMAT = re.compile(r"<think>.*</think>\s*<answer>(.*)</answer>", re.S)
 _TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 _PLAIN_NUMBER = re.compile(r"-?(\d+)(?:\.(\d+))?")
@@ -63,53 +85,122 @@ def completion_text(completion) -> str:
     return completion if isinstance(completion, str) else ""
 
 
+def _read_box(text: str, box: re.Match, stop: int | None = None) -> tuple[str, int] | None:
+    r"""The argument of the box command `box` matched in `text` (`\boxed{...}` with nested braces, or `\boxed 5`)
+    and the index just after it; None when it does not close before `stop`."""
+    stop = len(text) if stop is None else stop
+    brace = box.end()
+    while brace < stop and text[brace].isspace():
+        brace += 1
+    if brace >= stop or text[brace] != "{":
+        token = _SPACED_ARGUMENT.match(text, box.end(), stop)
+        return (token.group(1), token.end()) if token else None
+    depth = 1
+    for m in _BRACE_OR_ESCAPE.finditer(text, brace + 1, stop):
+        if m.group() == "{":
+            depth += 1
+        elif m.group() == "}":
+            depth -= 1
+            if depth == 0:
+                return text[brace + 1:m.start()], m.end()
+    return None
+
+
 def extract_boxed(text: str) -> str | None:
     r"""Content of the last `\boxed{...}` (or `\fbox{...}`, or `\boxed 5`) in `text`, nested braces included;
     None when there is none or its braces never close."""
     last = None
     for last in _BOX.finditer(text):
         pass
+    box = _read_box(text, last) if last else None
+    return box[0] if box else None
+
+
+def final_boxes(text: str) -> list[str] | None:
+    r"""Contents of the final group of boxes in `text`: the last box, together with the boxes just before it that
+    are separated from it only by spacing, punctuation, math delimiters (`$`, `\(`, `\]`, `\quad`, ...) or the words
+    "and"/"or" (also as `\text{and}`). Any other word ends the group, so `\boxed{1}, no: \boxed{5}` reads 5 alone.
+    None when there is no box or the last one never closes."""
+    boxes = list(_BOX.finditer(text))
+    last = _read_box(text, boxes[-1]) if boxes else None
     if last is None:
         return None
-    rest = text[last.end():]
-    if not rest.lstrip().startswith("{"):
-        token = re.match(r"\s+([^\s$]+)", rest)  # `\boxed 5`: the argument runs to whitespace or `$`
-        return token.group(1) if token else None
-    start = rest.index("{") + 1
-    depth = 1
-    for m in _BRACE_OR_ESCAPE.finditer(rest, start):
-        if m.group() == "{":
-            depth += 1
-        elif m.group() == "}":
-            depth -= 1
-            if depth == 0:
-                return rest[start:m.start()]
-    return None
+    group, start = [last[0]], boxes[-1].start()
+    for box in reversed(boxes[:-1]):
+        found = _read_box(text, box, stop=start)  # a box that does not close before `start` contains it
+        if found is None or not _GROUP_GAP.fullmatch(text, found[1], start):
+            break
+        group.append(found[0])
+        start = box.start()
+    return group[::-1]
+
+
+def _clean_part(part: str) -> str:
+    r"""One answer as math-verify should read it: no sentence full stop at the end (`42.`), digits grouped by a
+    space joined (`1 000` -> `1000`)."""
+    part = part.strip()
+    if part.endswith(".") and not part.endswith(".."):
+        part = part[:-1].rstrip()
+    return _DIGIT_GROUPS.sub(lambda m: _GROUP_SPACE.sub("", m.group()), part)
+
+
+def _joined(parts: list[str] | None) -> str | None:
+    """Parts of one answer as one string; several parts read as a set (`1, -2` is {1, -2}), as math-verify reads
+    `\\boxed{1, -2}`. Joined with ", " (a space) so that parts never fuse into a number such as 1,500."""
+    parts = [p for p in map(_clean_part, parts or []) if p]
+    return ", ".join(parts) if parts else None
 
 
 def extract_answer(completion) -> str | None:
-    r"""The prediction `accuracy_reward` judges: the last `\boxed{}` in the `<answer>` block, else after the last
-    `</think>`, else anywhere; text inside `<think>...</think>` or after an unclosed `<think>` never counts."""
+    r"""The prediction `accuracy_reward` judges: the final group of boxes (`final_boxes`) in the `<answer>` block,
+    else after the last `</think>`, else anywhere; text inside `<think>...</think>` or after an unclosed `<think>`
+    never counts. Several boxes come back joined as `1, 2, 3`."""
     text = completion_text(completion)
     _, closed, after_thinking = text.rpartition("</think>")
     text = (after_thinking if closed else text).split("<think>", 1)[0]
     if "<answer>" in text:
         text = text.rpartition("<answer>")[2].split("</answer>", 1)[0]
-    answer = extract_boxed(text)
-    return answer.strip() if answer and answer.strip() else None
+    return _joined(final_boxes(text))
+
+
+def reference_text(solution) -> str | None:
+    """A solution cell as text; None for a cell with no reference (None, NaN, empty or blank text, other types).
+    Numbers stored as numbers are answers: 18 -> "18", 27.0 -> "27.0", 1e-07 -> "0.0000001"."""
+    if isinstance(solution, bytes):
+        solution = solution.decode("utf-8", "replace")
+    if isinstance(solution, str):
+        return solution if solution.strip() else None
+    if isinstance(solution, bool) or not isinstance(solution, numbers.Real):
+        return None
+    if isinstance(solution, numbers.Integral):
+        return str(int(solution))
+    value = float(solution)
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return r"\infty" if value > 0 else r"-\infty"
+    return format(Decimal(repr(value)), "f")  # positional, never `1e-07`
 
 
 def reference_answer(solution) -> str | None:
-    r"""The answer a reference states: its last `\boxed{}` (worked solution), else the text after GSM8K's
-    `####`, else the whole reference (a bare answer such as `27.0` or `\frac{1}{2}`); None when empty."""
-    text = "" if solution is None else solution if isinstance(solution, str) else str(solution)
+    r"""The answer a reference states, by text alone: its final group of boxes (`final_boxes`; worked solutions),
+    else the text after GSM8K's `####`, else the whole reference (a bare answer such as `27.0` or `\frac{1}{2}`);
+    None when there is none. `reference_answers` gives what is graded: math-verify must also read it, and finds
+    the answer in a bare reference with words (`The answer is 42.` -> 42)."""
+    text = reference_text(solution)
+    if text is None:
+        return None
     if _BOX.search(text):
-        answer = extract_boxed(text)
-    elif "####" in text:
-        answer = text.rpartition("####")[2]
-    else:
-        answer = text
-    return answer.strip() if answer and answer.strip() else None
+        return _joined(final_boxes(text))
+    return _joined([text.rpartition("####")[2]])
+
+
+def _is_prose(text: str) -> bool:
+    r"""A bare reference (no box, no `####`) with a word in it outside LaTeX commands and `\text{}`, such as
+    `The answer is 42.` or `Answer is forty two.`: math-verify must find the answer in it as in free text."""
+    if _BOX.search(text) or "####" in text:
+        return False
+    return bool(_PROSE_WORD.search(_TEXT_COMMAND.sub("", text)))
 
 
 # ---------------------------------------------------------------- rewards
@@ -133,33 +224,44 @@ def format_reward(completions, **kwargs) -> list[float]:
 
 def accuracy_reward(completions, solution, **kwargs) -> list[float | None]:
     r"""1.0 when the prediction (`extract_answer`) is mathematically equal, per math-verify, to the reference's
-    answer (`reference_answer`), else 0.0; None (TRL skips the sample) when the reference has no parseable answer."""
+    answer (`reference_answers`), else 0.0; None (TRL skips the sample) when the reference has no parseable answer.
+
+    With TRL's `log_metric` (GRPOTrainer passes it) each call logs `diagnostics/answer_extracted_fraction`,
+    `diagnostics/unparseable_references` (completions whose reference has no answer) and
+    `diagnostics/reward_timeouts` (math-verify jobs stopped at TIMEOUT_S); with `log_extra`, the extracted answers."""
     predictions = [extract_answer(c) for c in completions]
-    texts = ["" if s is None else s if isinstance(s, str) else str(s) for s in solution]
-    if len(predictions) != len(texts):
-        raise ValueError(f"{len(predictions)} completions but {len(texts)} solutions")
-    cache = _references  # read from one dict, even if another thread swaps in a fresh one meanwhile
-    known = {text: cache[text] for text in set(texts) if text in cache}
-    new = {text: reference_answer(text) for text in set(texts) if text not in known}
-    answers = {**known, **new}
-    # GRPO groups repeat answers, so each distinct (reference, prediction) pair is judged once; what needs sympy
-    # goes to the worker in one round trip, together with the check that each new reference parses.
-    verdicts = {pair: _quick_verdict(*pair) for pair in set(zip(map(answers.get, texts), predictions))
-                if None not in pair}
-    checks = sorted({a for a in new.values() if a is not None and not _PLAIN_NUMBER.fullmatch(a)})
-    pairs = sorted(pair for pair, verdict in verdicts.items() if verdict is None)
-    results = _judge([(ref, None) for ref in checks] + pairs)
-    verdicts.update((pair, result or 0.0) for pair, result in zip(pairs, results[len(checks):]))
-    answers.update(_remember_references(new, parses=dict(zip(checks, results))))
-    rewards = [None if answers[text] is None else 0.0 if pred is None else verdicts[answers[text], pred]
-               for text, pred in zip(texts, predictions)]
-    if callable(kwargs.get("log_extra")):  # TRL's completions table: shows what was judged
-        kwargs["log_extra"]("extracted_answer", [p or "" for p in predictions])
+    references = [reference_text(s) for s in solution]
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} completions but {len(references)} solutions")
+
+    answers, timeouts = _graded_answers(references)
+    # GRPO groups repeat answers: each distinct (reference answer, prediction) pair is judged once, by sympy only
+    # where plain text cannot tell.
+    verdicts = {pair: _quick_verdict(*pair) for pair in zip(answers, predictions) if None not in pair}
+    comparisons = [("compare", *pair) for pair, verdict in verdicts.items() if verdict is None]
+    outcomes, compare_timeouts = _judge(comparisons)
+    verdicts.update((job[1:], outcomes[job]) for job in comparisons)
+
+    rewards = [None if answer is None else 0.0 if prediction is None else verdicts[answer, prediction]
+               for answer, prediction in zip(answers, predictions)]
+    _log_call(kwargs, predictions, rewards, timeouts + compare_timeouts)
     return rewards
 
 
-REWARD_FUNCS = {"format": format_reward, "accuracy": accuracy_reward}
+REWARD_FUNCS = {"format": format_reward, "accuracy": accuracy_reward}  # ready-made functions, by registry name
 DEFAULT_REWARDS = ["format", "accuracy"]
+
+
+def _log_call(kwargs: dict, predictions: list, rewards: list, timeouts: int) -> None:
+    """What TRL shows about an accuracy_reward call: the extracted answers in its completions table (`log_extra`), and
+    the diagnostics as metrics (`log_metric`; TRL averages them over the logging window and over processes)."""
+    if callable(kwargs.get("log_extra")):
+        kwargs["log_extra"]("extracted_answer", [p or "" for p in predictions])
+    if callable(kwargs.get("log_metric")) and predictions:
+        log_metric = kwargs["log_metric"]
+        log_metric("diagnostics/answer_extracted_fraction", sum(p is not None for p in predictions) / len(predictions))
+        log_metric("diagnostics/unparseable_references", float(sum(r is None for r in rewards)))
+        log_metric("diagnostics/reward_timeouts", float(timeouts))
 
 
 def _quick_verdict(reference: str, prediction: str) -> float | None:
@@ -169,65 +271,92 @@ def _quick_verdict(reference: str, prediction: str) -> float | None:
         return 1.0
     if len(prediction) > MAX_ANSWER_CHARS:
         return 0.0
-    numbers = [_PLAIN_NUMBER.fullmatch(s) for s in (reference, prediction)]
-    if not all(numbers) or any(len("".join(m.groups(""))) > 15 for m in numbers):
+    numbers_ = [_PLAIN_NUMBER.fullmatch(s) for s in (reference, prediction)]
+    if not all(numbers_) or any(len("".join(m.groups(""))) > 15 for m in numbers_):
         return None
     difference = abs(Decimal(reference) - Decimal(prediction))
     return 1.0 if difference == 0 else 0.0 if difference > Decimal("2e-6") else None
 
 
-_references: dict[str, str | None] = {}  # reference text -> its answer, or None when it has no parseable one
+# ---------------------------------------------------------------- references: cached, checked once by math-verify
+
+_references: dict[str, str | None] = {}  # reference text -> the answer graded against it, None when it has none
 
 
-def _remember_references(new: dict[str, str | None], parses: dict[str, float | None]) -> dict[str, str | None]:
-    """Record newly seen references (answer, or None when math-verify cannot parse it: logged once) and return them."""
+def reference_answers(solutions) -> list[str | None]:
+    """The answer `accuracy_reward` grades each solution against; None where it gives None (no reference, or no
+    answer math-verify can read). For reports and checks of a data set's solution column."""
+    return _graded_answers([reference_text(s) for s in solutions])[0]
+
+
+def _graded_answers(references: list[str | None]) -> tuple[list[str | None], int]:
+    """The answer for each reference text (None where there is none), and how many math-verify checks overran.
+    A reference is checked by math-verify once, then cached; a reference without answer is logged once."""
     global _references
-    usable = {}
-    for text, answer in new.items():
-        if answer is None or parses.get(answer, 1.0) is None:  # plain numerals need no check
+    cache = _references  # read one dict, even if another thread swaps in a fresh one meanwhile
+    new = {text: reference_answer(text) for text in set(references) - {None} if text not in cache}
+    checks = {text: ("reference", answer, _is_prose(text)) for text, answer in new.items()
+              if answer is not None and not _PLAIN_NUMBER.fullmatch(answer)}  # plain numerals need no check
+    outcomes, timeouts = _judge(list(checks.values()))
+    for text in new:
+        if text in checks:
+            new[text] = outcomes[checks[text]]
+        if new[text] is None:
             logger.warning("reference has no parseable answer, its samples get reward None: %.200r", text)
-            answer = None
-        usable[text] = answer
-    if len(_references) > 100_000:  # bounded memory over a long run
-        _references = {}
-    _references.update(usable)
-    return usable
+    if new:
+        if len(_references) > 100_000:  # bounded memory over a long run
+            _references = {}
+        _references.update(new)
+    known = {**cache, **new}
+    return [None if text is None else known[text] for text in references], timeouts
 
 
 # ---------------------------------------------------------------- the math-verify worker process
+#
+# Jobs are tuples, answered in order, one message each:
+#   ("reference", answer, prose) -> True when math-verify reads `answer` as a mathematical answer
+#   ("compare", reference, prediction) -> 1.0 when they are equal per math-verify, else 0.0
 
 
-def _judge(jobs: list[tuple[str, str | None]]) -> list[float | None]:
-    """Worker verdicts on (reference, prediction) jobs: 1.0 or 0.0 for the prediction, None when the reference does
-    not parse; a job without prediction only checks the reference (1.0). A job that overruns TIMEOUT_S, or kills
-    the worker, gets 0.0, or None for a reference check (and for the later jobs with that reference, which would
-    hang too); the worker is replaced and the remaining jobs go on."""
-    global _worker
-    results = {}
-    todo = list(enumerate(jobs))
+def _judge(jobs: list[tuple]) -> tuple[dict[tuple, float | str | None], int]:
+    """The worker's outcome for each job, and how many jobs overran TIMEOUT_S (or killed the worker). An overrun
+    job gets 0.0 (a comparison) or None (a reference: no answer); the worker is replaced and the other jobs go on."""
+    outcomes, overruns = {}, 0
+    todo = list(dict.fromkeys(jobs))
     with _lock:
         while todo:
-            if _worker is None or _worker.proc.poll() is not None:
-                _worker = _Worker()
-            try:
-                done = _worker.run([job for _, job in todo])
-            except BaseException:  # e.g. Ctrl-C mid-conversation: replies left unread would answer the next call
-                _worker.close(kill=True)
-                _worker = None
-                raise
-            results.update((i, result) for (i, _), result in zip(todo, done))
-            todo = todo[len(done):]
+            answered = _ask_worker(todo)
+            outcomes.update(zip(todo, answered))
+            todo = todo[len(answered):]
             if todo:
-                (stuck, (reference, prediction)), todo = todo[0], todo[1:]
-                results[stuck] = 0.0 if prediction is not None else None
-                if prediction is None:
-                    results.update((i, None) for i, job in todo if job[0] == reference)
-                    todo = [(i, job) for i, job in todo if job[0] != reference]
+                stuck, todo = todo[0], todo[1:]
+                outcomes[stuck] = 0.0 if stuck[0] == "compare" else None
+                overruns += 1
                 logger.warning("math-verify overran %ss (or crashed) on %.200r: scored %r, worker restarted",
-                               TIMEOUT_S, prediction or reference, results[stuck])
-                _worker.close(kill=True)
-                _worker = None
-    return [results[i] for i in range(len(jobs))]
+                               TIMEOUT_S, stuck[-1] if stuck[0] == "compare" else stuck[1], outcomes[stuck])
+                _stop_worker()
+    return outcomes, overruns
+
+
+def _ask_worker(jobs: list[tuple]) -> list:
+    """The running worker's answers to `jobs` in order (starting one if needed), stopping early at the first job
+    that overruns or kills it. An interruption (Ctrl-C) stops the worker, so unread answers never reach a later
+    call."""
+    global _worker
+    if _worker is None or _worker.proc.poll() is not None:
+        _worker = _Worker()
+    try:
+        return _worker.run(jobs)
+    except BaseException:
+        _stop_worker()
+        raise
+
+
+def _stop_worker():
+    global _worker
+    if _worker is not None:
+        _worker.close(kill=True)
+        _worker = None
 
 
 class _Worker:
@@ -243,26 +372,27 @@ class _Worker:
         theirs.close()
         self.ready = False
 
-    def run(self, jobs) -> list:
-        """Results of `jobs` in order, stopping early at the first one that overruns or kills the worker."""
+    def run(self, jobs: list[tuple]) -> list:
+        """Answers to `jobs` in order, stopping early at the first one that takes over TIMEOUT_S or kills the worker."""
+        self._wait_until_ready()
+        try:
+            self.conn.send(jobs)
+        except OSError:  # it died since we last looked: the caller restarts it
+            return []
+        answers = []
+        for _ in jobs:
+            answer = self._recv() if self.conn.poll(TIMEOUT_S) else _DIED
+            if answer is _DIED:
+                break
+            answers.append(answer)
+        return answers
+
+    def _wait_until_ready(self):
         if not self.ready:
             if not self.conn.poll(STARTUP_TIMEOUT_S) or self._recv() != "ready":
                 self.close(kill=True)
                 raise RuntimeError("the reward worker (math-verify) failed to start; see its error output above")
             self.ready = True
-        try:
-            self.conn.send(jobs)
-        except OSError:  # it died since we last looked: the caller restarts it
-            return []
-        results = []
-        for _ in jobs:
-            if not self.conn.poll(TIMEOUT_S):
-                break
-            result = self._recv()
-            if result is _DIED:
-                break
-            results.append(result)
-        return results
 
     def _recv(self):
         try:
@@ -317,24 +447,34 @@ def _serve(fd: int):
     conn.send("ready")
     try:
         while True:
-            for reference, prediction in conn.recv():
-                conn.send(_verify_job(reference, prediction))
+            for job in conn.recv():
+                conn.send(_check_reference(*job[1:]) if job[0] == "reference" else _compare(*job[1:]))
     except (EOFError, OSError):  # the parent closed the pipe, or is gone
         return
 
 
-def _verify_job(reference: str, prediction: str | None) -> float | None:
+def _check_reference(answer: str, prose: bool) -> str | None:
+    """The answer to grade against, or None when math-verify reads none in it. Prose (a bare reference with words,
+    such as `The answer is 42.`) is read the way math-verify reads free text, as TRL's accuracy_reward reads every
+    reference: that finds 42 there, and nothing in `Answer is forty two.` (instead of the product f*o*r*t*y*...)."""
     try:
-        gold = _parse(reference)
-        if not gold:
-            return None
-        if prediction is None:
-            return 1.0
+        if not prose:
+            return answer if _parse(answer) else None
+        from math_verify import parse
+
+        found = parse(answer, parsing_timeout=MATH_VERIFY_TIMEOUT_S)
+        return _clean_part(found[1]) or None if found and _parse(found[1]) else None
+    except Exception:  # math-verify catches nearly everything itself; anything left means "no answer"
+        return None
+
+
+def _compare(reference: str, prediction: str) -> float:
+    try:
         from math_verify import verify
 
-        return float(verify(gold, _parse(prediction), timeout_seconds=MATH_VERIFY_TIMEOUT_S))
+        return float(verify(_parse(reference), _parse(prediction), timeout_seconds=MATH_VERIFY_TIMEOUT_S))
     except Exception:  # math-verify catches nearly everything itself; anything left is a wrong answer, not a crash
-        return 0.0 if prediction is not None else None
+        return 0.0
 
 
 @functools.lru_cache(maxsize=4096)
@@ -346,9 +486,183 @@ def _parse(answer: str):
                  parsing_timeout=MATH_VERIFY_TIMEOUT_S)
 
 
+# ---------------------------------------------------------------- resolving --reward_funcs (training, eval, reports)
+
+OVERLONG = "overlong"  # TRL's soft overlong punishment (DAPO), built from the completion-length options
+REWARD_NAMES = [*REWARD_FUNCS, OVERLONG]
+CUSTOM_FORMS = "path/to/file.py:function or package.module.function"
+
+
+def resolve_reward_funcs(specs: list[str], weights: list[float] | None = None, *,
+                         max_completion_length: int | None = None,
+                         overlong_buffer: int | None = None) -> list[Callable]:
+    """The reward functions `--reward_funcs` names, in order, for GRPOTrainer, eval.py and reports alike.
+
+    A spec is a registry name (`format`, `accuracy`, `overlong`), a function in a file (`path/to/file.py:name`) or
+    an importable one (`package.module.name`). Custom functions are probed once with a one-sample batch passed the
+    way GRPOTrainer passes it. `overlong` is TRL's `get_soft_overlong_punishment(max_completion_length,
+    overlong_buffer)`; the buffer defaults to a quarter of max_completion_length. Each function's `__name__` is what
+    TRL logs (`rewards/<name>/mean`). Raises UsageError (one line naming --reward_funcs) for anything unusable."""
+    if weights is not None and len(weights) != len(specs):
+        raise UsageError(f"{len(specs)} --reward_funcs but {len(weights)} --reward_weights: give one weight per reward")
+    funcs = [_resolve_one(spec, max_completion_length, overlong_buffer) for spec in specs]
+    names = [_logged_name(f) for f in funcs]
+    for spec, name in zip(specs, names):
+        if names.count(name) > 1:
+            clashing = " and ".join(s for s, n in zip(specs, names) if n == name)
+            raise UsageError(f"--reward_funcs {clashing} are all logged as rewards/{name}: give each reward once, "
+                             f"or rename one of the functions")
+    return funcs
+
+
+def recorded_reward_spec(spec: str) -> str:
+    """`spec` as run_config.json records it: a file spec with an absolute path (so eval.py run from another
+    directory finds the same file); registry names and module paths unchanged."""
+    if _is_file_spec(spec):
+        path, _, attr = spec.rpartition(":")
+        return f"{Path(path).expanduser().resolve()}:{attr}"
+    return spec
+
+
+def soft_overlong_punishment(max_completion_length: int, overlong_buffer: int | None = None) -> Callable:
+    """TRL's soft overlong punishment: 0 up to max - buffer tokens, then falling linearly to -1 at max."""
+    from trl.rewards import get_soft_overlong_punishment
+
+    buffer = max(1, max_completion_length // 4) if overlong_buffer is None else overlong_buffer
+    if not 1 <= buffer <= max_completion_length:
+        raise UsageError(f"--reward_funcs {OVERLONG}: --overlong_buffer {buffer} must be between 1 and "
+                         f"--max_completion_length ({max_completion_length})")
+    return get_soft_overlong_punishment(max_completion_len=max_completion_length, soft_punish_cache=buffer)
+
+
+def _resolve_one(spec: str, max_completion_length: int | None, overlong_buffer: int | None) -> Callable:
+    if spec in REWARD_FUNCS:
+        return REWARD_FUNCS[spec]
+    if spec == OVERLONG:
+        if not max_completion_length or max_completion_length < 1:
+            raise UsageError(f"--reward_funcs {OVERLONG} needs --max_completion_length (a positive number of tokens)")
+        return soft_overlong_punishment(max_completion_length, overlong_buffer)
+    if _is_file_spec(spec):
+        path, _, attr = spec.rpartition(":")
+        func = _attribute(_load_file(path, spec), attr, spec)
+    elif ":" in spec or "." in spec.strip(".") and not spec.endswith(".py"):
+        module, _, attr = spec.rpartition(":") if ":" in spec else spec.rpartition(".")
+        func = _attribute(_import_module(module, spec), attr, spec)
+    elif spec.endswith(".py"):
+        raise UsageError(f"--reward_funcs {spec}: name the function too, as {spec}:function_name")
+    else:
+        raise UsageError(f"unknown reward {spec!r} in --reward_funcs: choose from {', '.join(REWARD_NAMES)}, "
+                         f"or give your own function as {CUSTOM_FORMS}")
+    _probe(func, spec)
+    return func
+
+
+def _is_file_spec(spec: str) -> bool:
+    path = spec.rpartition(":")[0]
+    return path.endswith(".py") or "/" in path or os.sep in path
+
+
+def _load_file(path_text: str, spec: str):
+    """The module in a .py file, loaded once per absolute path under a name of its own (so dataclasses work)."""
+    path = Path(path_text).expanduser().resolve()
+    if not path.is_file():
+        raise UsageError(f"--reward_funcs {spec}: no file {path}: give an existing file as path/to/file.py:function")
+    name = f"reward_file_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as err:
+        del sys.modules[name]
+        raise UsageError(f"--reward_funcs {spec}: loading {path} failed: {type(err).__name__}: {first_line(err)}") \
+            from None
+    return module
+
+
+def _import_module(module: str, spec: str):
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name and (module == err.name or module.startswith(err.name + ".")):
+            raise UsageError(f"--reward_funcs {spec}: no module named {err.name!r}: install it or put its directory "
+                             f"on PYTHONPATH, or give a file as path/to/file.py:function") from None
+        raise UsageError(f"--reward_funcs {spec}: importing {module} failed: {first_line(err)}") from None
+    except Exception as err:
+        raise UsageError(f"--reward_funcs {spec}: importing {module} failed: {type(err).__name__}: "
+                         f"{first_line(err)}") from None
+
+
+def _attribute(module, attr: str, spec: str) -> Callable:
+    if not attr or not hasattr(module, attr):
+        raise UsageError(f"--reward_funcs {spec}: {getattr(module, '__file__', None) or module.__name__} has no "
+                         f"{attr!r}: check the function's name")
+    func = getattr(module, attr)
+    if not callable(func):
+        raise UsageError(f"--reward_funcs {spec}: {attr} is a {type(func).__name__}, not a function: name a "
+                         f"function with TRL's reward signature f(completions, **kwargs) -> list[float]")
+    if not hasattr(func, "__name__"):  # a callable object: TRL would log it under its class name
+        try:
+            func.__name__ = attr
+        except (AttributeError, TypeError):
+            pass
+    return func
+
+
+def _logged_name(func: Callable) -> str:
+    """The name TRL logs a reward function under (trl.trainer.utils.get_callable_name)."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    return getattr(func, "__name__", type(func).__name__)
+
+
+def _probe(func: Callable, spec: str) -> None:
+    """Call `func` once on a one-sample batch exactly as TRL 1.16's GRPOTrainer calls reward functions: prompts,
+    conversational completions, completion_ids, the data set's columns (here `solution`), trainer_state,
+    log_extra and log_metric as keyword arguments; await it if it is async. It must return one float or None."""
+    from transformers import TrainerState
+
+    batch = {
+        "prompts": [[{"role": "system", "content": "Think in <think></think>, answer in <answer>\\boxed{}</answer>."},
+                     {"role": "user", "content": "What is 2 + 3?"}]],
+        "completions": [[{"role": "assistant", "content": "<think>2 + 3 = 5</think><answer>\\boxed{5}</answer>"}]],
+        "completion_ids": [[17, 18, 19, 20, 21]],
+        "solution": ["5"],
+        "trainer_state": TrainerState(),
+        "log_extra": lambda column, values: None,
+        "log_metric": lambda name, value: None,
+    }
+    try:
+        result = func(**batch)
+        if inspect.isawaitable(result):
+            result = asyncio.run(result)
+    except Exception as err:
+        raise UsageError(f"--reward_funcs {spec}: {_logged_name(func)} raised {type(err).__name__}: {first_line(err)} "
+                         f"on a one-sample batch passed as GRPOTrainer passes it (prompts, completions, "
+                         f"completion_ids, solution, trainer_state, log_extra, log_metric as keywords): fix it, "
+                         f"or accept **kwargs") from None
+    if not (isinstance(result, (list, tuple)) and len(result) == 1 and _is_reward_value(result[0])):
+        shown = repr(result)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise UsageError(f"--reward_funcs {spec}: {_logged_name(func)} returned {shown} for one completion: a reward "
+                         f"function returns a list with one float (or None to skip) per completion")
+
+
+def _is_reward_value(value) -> bool:
+    return value is None or (isinstance(value, numbers.Real) and not isinstance(value, bool))
+
+
 # ---------------------------------------------------------------- self-test and debugging
 
 _GOOD = r"<think>2+3=5</think><answer>\boxed{5}</answer>"
+
+
+def _answer(text: str) -> str:
+    return rf"<think>x</think><answer>{text}</answer>"
+
+
 SELF_TESTS = [  # (function, input, expected); accuracy inputs are (completion, solution)
     (extract_boxed, r"\boxed{\frac{1}{2}}", r"\frac{1}{2}"),
     (extract_boxed, r"\boxed{1} then \boxed{2}", "2"),
@@ -357,6 +671,10 @@ SELF_TESTS = [  # (function, input, expected); accuracy inputs are (completion, 
     (extract_boxed, r"\boxed{\{1,2\}}", r"\{1,2\}"),
     (extract_boxed, r"\boxed{\frac{1}{2}", None),
     (extract_boxed, "no box", None),
+    (extract_answer, _answer(r"\boxed{1} and \boxed{2} and \boxed{3}"), "1, 2, 3"),
+    (extract_answer, _answer(r"\boxed{1}, no: \boxed{5}"), "5"),
+    (extract_answer, _answer(r"\boxed{42.}"), "42"),
+    (extract_answer, _answer(r"\boxed{1 000}"), "1000"),
     (format_reward, _GOOD, 1.0),
     (format_reward, "  <think>a</think>\n<answer>5</answer>\n", 0.5),
     (format_reward, r"<answer>\boxed{5}</answer><think>a</think>", 0.0),
@@ -369,11 +687,21 @@ SELF_TESTS = [  # (function, input, expected); accuracy inputs are (completion, 
     (accuracy_reward, (r"<think>it is \boxed{5}", "5"), 0.0),
     (accuracy_reward, (r"</think> so \boxed{5}", "Natalia sold 2+3=5 #### 5"), 1.0),
     (accuracy_reward, (r"\boxed{27}", "27.0"), 1.0),
+    (accuracy_reward, (r"\boxed{27}", 27.0), 1.0),
     (accuracy_reward, (r"\boxed{0.5}", r"so $x=\boxed{\dfrac{1}{2}}$."), 1.0),
     (accuracy_reward, (r"\boxed{\frac12}", "0.5"), 1.0),
     (accuracy_reward, (r"\boxed{\{2, 1\}}", r"\{1,2\}"), 1.0),
     (accuracy_reward, (r"\boxed{[1,2]}", "[1,2)"), 0.0),
     (accuracy_reward, (r"\boxed{18 \text{ apples}}", "18"), 1.0),
+    (accuracy_reward, (_answer(r"\boxed{1} and \boxed{2} and \boxed{3}"), r"\{1,2,3\}"), 1.0),
+    (accuracy_reward, (_answer(r"\boxed{-2,1}"), r"So \(\boxed{1}\) and \(\boxed{-2}\)."), 1.0),
+    (accuracy_reward, (_answer(r"\boxed{-2}"), r"So \(\boxed{1}\) and \(\boxed{-2}\)."), 0.0),  # partial answer
+    (accuracy_reward, (_answer(r"\boxed{5} \boxed{6}"), "6"), 0.0),  # hedging
+    (accuracy_reward, (_answer(r"\boxed{42.}"), "42"), 1.0),
+    (accuracy_reward, (_answer(r"\boxed{1 000}"), "1000"), 1.0),
+    (accuracy_reward, (_answer(r"\boxed{42}"), "Answer is forty two."), None),
+    (accuracy_reward, (_answer(r"\boxed{5}"), None), None),
+    (accuracy_reward, (_answer(r"\boxed{None}"), "  "), None),
     (accuracy_reward, (r"\boxed{5}", r"\boxed{"), None),
     (accuracy_reward, (r"\boxed{9^{9^{9^{9}}}}", r"\boxed{2003^{2002^{2001}}}"), 0.0),
 ]
@@ -383,7 +711,7 @@ def _run_case(func, case):
     if func is accuracy_reward:
         completion, solution = case
         return accuracy_reward([completion], solution=[solution])[0]
-    return format_reward([case])[0] if func is format_reward else extract_boxed(case)
+    return format_reward([case])[0] if func is format_reward else func(case)
 
 
 def _short(value, width=46) -> str:
@@ -418,7 +746,7 @@ def main(argv=None) -> int:
     if args.solution is None:
         parser.error("--completion needs --solution")
     print(f"extracted answer: {extract_answer(args.completion)!r}")
-    print(f"reference answer: {reference_answer(args.solution)!r}")
+    print(f"reference answer: {reference_answers([args.solution])[0]!r}")
     for name, func in REWARD_FUNCS.items():
         print(f"{name}: {func([args.completion], solution=[args.solution])[0]}")
     return 0

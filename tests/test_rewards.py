@@ -27,8 +27,10 @@ from reward import (
     completion_text,
     extract_answer,
     extract_boxed,
+    final_boxes,
     format_reward,
     reference_answer,
+    reference_answers,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,6 +41,11 @@ PATHOLOGICAL = (r"\boxed{9^{9^{9^{9}}}}", r"\boxed{2003^{2002^{2001}}}")
 def boxed(answer: str) -> str:
     """A well-formed completion answering `answer`."""
     return f"<think>some work</think><answer>The answer is \\boxed{{{answer}}}</answer>"
+
+
+def answering(text: str) -> str:
+    """A well-formed completion whose answer block is `text`."""
+    return f"<think>some work</think><answer>{text}</answer>"
 
 
 def assert_valid_scores(scores, allowed=(0.0, 0.5, 1.0, None)):
@@ -174,6 +181,296 @@ ACCURACY_CASES = [
 @pytest.mark.parametrize("completion, solution, expected", ACCURACY_CASES)
 def test_accuracy_reward(completion, solution, expected):
     assert accuracy_reward([completion], solution=[solution]) == [expected]
+
+
+# ---------------------------------------------------------------- the final group of boxes (issue #15)
+# Rule: the answer is the last box together with the boxes just before it that are separated from it only by
+# spacing, punctuation, math delimiters ($, \(, \), \[, \], \quad) or "and"/"or" (also in \text{}); any other word
+# ends the group. Several boxes are one answer read as a set, compared as math-verify compares sets and tuples.
+
+FINAL_BOXES_CASES = [
+    (r"\boxed{5}", ["5"]),
+    (r"\boxed{1} and \boxed{2} and \boxed{3}", ["1", "2", "3"]),
+    (r"\boxed{1}, \boxed{2}, and \boxed{3}.", ["1", "2", "3"]),
+    (r"\(\boxed{1}\) and \(\boxed{-2}\).", ["1", "-2"]),
+    (r"$\boxed{1}$ $\boxed{2}$", ["1", "2"]),
+    (r"\[\boxed{1}\]\[\boxed{2}\]", ["1", "2"]),
+    (r"\boxed{1}\quad\boxed{2}\qquad\boxed{3}", ["1", "2", "3"]),
+    (r"\boxed{1} \text{ and } \boxed{2}", ["1", "2"]),
+    (r"\boxed{1}; \boxed{2}", ["1", "2"]),
+    (r"\boxed{5} or \boxed{6}", ["5", "6"]),  # a hedge is read whole
+    (r"\boxed{1}, no: \boxed{5}", ["5"]),  # a self-correction: a word ends the group
+    (r"\boxed{1}. Wait, that was wrong, so \boxed{5}", ["5"]),
+    (r"First $\boxed{2}$ is the width, hence the area is $\boxed{6}$.", ["6"]),  # intermediate results stay apart
+    (r"x = \boxed{1}, y = \boxed{2}", ["2"]),  # letters are words too
+    (r"\boxed{1} band \boxed{2}", ["2"]),  # "and" only as a whole word
+    (r"\boxed{\boxed{1}}", ["1"]),  # a box inside a box is not a neighbour
+    (r"\boxed{1} and \boxed{2", None),  # the last box never closes
+    ("no box", None),
+]
+
+
+@pytest.mark.parametrize("text, expected", FINAL_BOXES_CASES)
+def test_final_boxes(text, expected):
+    assert final_boxes(text) == expected
+
+
+MULTI_BOX_CASES = [
+    # a completion's answer split across boxes
+    (answering(r"\boxed{1} and \boxed{2} and \boxed{3}"), r"\{1,2,3\}", 1.0),
+    (answering(r"$\boxed{3}$, $\boxed{1}$ and $\boxed{2}$"), r"\{1, 2, 3\}", 1.0),  # order does not matter
+    (answering(r"\boxed{1} \text{ and } \boxed{2}"), "1, 2", 1.0),
+    (answering(r"\boxed{1}, \boxed{2}"), "(1, 2)", 1.0),  # math-verify: a pair equals the set of its parts
+    (answering(r"\boxed{1} and \boxed{2}"), r"\{1,2,3\}", 0.0),  # incomplete
+    (answering(r"\boxed{1}, \boxed{500}"), "1500", 0.0),  # parts never fuse into one number
+    (answering(r"\boxed{1}, \boxed{500}"), r"\{1, 500\}", 1.0),
+    # a reference's final answer split across boxes: the complete answer pays, a partial one does not
+    (boxed("-2,1"), r"Hence \(\boxed{1}\) and \(\boxed{-2}\).", 1.0),
+    (boxed(r"\{1, -2\}"), r"Hence \(\boxed{1}\) and \(\boxed{-2}\).", 1.0),
+    (answering(r"\boxed{-2} and \boxed{1}"), r"Hence \(\boxed{1}\) and \(\boxed{-2}\).", 1.0),
+    (boxed("-2"), r"Hence \(\boxed{1}\) and \(\boxed{-2}\).", 0.0),  # partial answer
+    (boxed("1"), r"Hence \(\boxed{1}\) and \(\boxed{-2}\).", 0.0),  # partial answer
+    (boxed("6"), r"First $\boxed{2}$ is the width, hence the area is $\boxed{6}$.", 1.0),
+    (answering(r"\boxed{2}, \boxed{6}"), r"First $\boxed{2}$ is the width, hence the area is $\boxed{6}$.", 0.0),
+    # hedging never pays: the group must equal the answer, not contain it
+    (answering(r"\boxed{5} \boxed{6}"), "6", 0.0),
+    (answering(r"\boxed{5}, \boxed{6}"), "5", 0.0),
+    (answering(r"\boxed{5} or \boxed{6}"), "6", 0.0),
+    (answering(r"$\boxed{5}$ and $\boxed{6}$"), r"\boxed{6}", 0.0),
+    (answering(r"\boxed{6} \boxed{6}"), "6", 1.0),  # saying it twice is no hedge
+    # self-correction with words in between: the last box alone
+    (answering(r"\boxed{1}, no: \boxed{5}"), "5", 1.0),
+    (answering(r"\boxed{5}, no: \boxed{1}"), "5", 0.0),
+    (answering(r"\boxed{1}. Wait, that was wrong, so \boxed{5}"), "5", 1.0),
+    # thinking never counts, even next to the answer's box
+    (r"<think>\boxed{1}</think><answer>\boxed{2}</answer>", r"\{1,2\}", 0.0),
+    (r"<think>so \boxed{1} and</think> \boxed{2}", "2", 1.0),
+]
+
+REFERENCE_WITHOUT_MATH_CASES = [  # a bare reference (no box, no ####) with words: math-verify reads it as free text
+    (boxed("42"), "Answer is forty two.", None),
+    (r"Some other content. \boxed{43}.", "Answer is forty three.", None),
+    (boxed("42"), "forty two", None),
+    (boxed("Yes"), "Yes", None),
+    (boxed("42"), "The answer is 42.", 1.0),  # a number in prose is the answer
+    (boxed("43"), "The answer is 42.", 0.0),
+    (boxed("7"), "Answer: 7 cm", 1.0),
+    # still answers: bare variables and constants, text in \text{}, boxed text
+    (boxed("x"), "x", 1.0),
+    (boxed("y"), "x", 0.0),
+    (boxed(r"\pi"), r"\pi", 1.0),
+    (boxed("3.14"), r"\pi", 0.0),
+    (boxed("1+2x"), "2x+1", 1.0),
+    (boxed(r"\text{Evelyn}"), r"\text{Evelyn}", 1.0),
+    (boxed(r"\text{Yes}"), r"\boxed{\text{Yes}}", 1.0),
+    (boxed(r"\text{No}"), r"\boxed{\text{Yes}}", 0.0),
+    (boxed("18"), r"18 \text{ apples}", 1.0),
+]
+
+FULL_STOP_CASES = [  # a sentence's full stop inside the box is not part of the answer
+    (boxed("42."), "42", 1.0),
+    (boxed("43."), "42", 0.0),
+    (boxed(r"2\sqrt{2}."), r"\sqrt{8}", 1.0),
+    (boxed("(1, 2)."), "(1,2)", 1.0),
+    (boxed(r"5\text{ cm}."), "5", 1.0),
+    (boxed("0.5."), r"\frac{1}{2}", 1.0),
+    (boxed(r"\frac{1}{2} ."), "0.5", 1.0),
+    (boxed("42"), r"so it is $\boxed{42.}$", 1.0),  # in the reference too
+    (boxed("7"), "7.", 1.0),
+]
+
+DIGIT_GROUP_CASES = [  # digits grouped in threes by a space (or a LaTeX thin space) are one number
+    (boxed("1 000"), "1000", 1.0),
+    (boxed(r"1\,000"), "1000", 1.0),
+    (boxed("12 345 678"), "12345678", 1.0),
+    (boxed("1 000 000"), "10^6", 1.0),
+    (boxed("1 000.5"), "1000.5", 1.0),
+    (boxed("1 001"), "1000", 0.0),
+    (boxed("1000"), "1 000", 1.0),  # in the reference too
+    (boxed("1,000"), "1000", 1.0),
+]
+
+EMPTY_AND_NUMERIC_CELL_CASES = [  # data set cells as loaded from CSV, JSON or parquet (issue #12)
+    (boxed("None"), None, None),
+    (boxed("nan"), float("nan"), None),
+    (boxed("5"), "", None),
+    (boxed("5"), "   \n", None),
+    (boxed("5"), [], None),  # not a reference at all
+    (boxed("18"), 18, 1.0),
+    (boxed("19"), 18, 0.0),
+    (boxed("27"), 27.0, 1.0),
+    (boxed(r"\frac12"), 0.5, 1.0),
+    (boxed("0.0000001"), 1e-07, 1.0),
+    (boxed(r"\infty"), float("inf"), 1.0),
+]
+
+
+@pytest.mark.parametrize("completion, solution, expected",
+                         MULTI_BOX_CASES + REFERENCE_WITHOUT_MATH_CASES + FULL_STOP_CASES + DIGIT_GROUP_CASES)
+def test_accuracy_reward_reads_answers_as_written(completion, solution, expected):
+    assert accuracy_reward([completion], solution=[solution]) == [expected]
+
+
+@pytest.mark.parametrize("completion, solution, expected", EMPTY_AND_NUMERIC_CELL_CASES)
+def test_empty_cells_are_no_reference_and_numbers_are_answers(completion, solution, expected):
+    assert accuracy_reward([completion], solution=[solution]) == [expected]
+
+
+def test_numpy_cells_from_parquet_are_numbers():
+    np = pytest.importorskip("numpy")
+    assert accuracy_reward([boxed("18"), boxed("0.5"), boxed("1")], solution=[np.int64(18), np.float64(0.5),
+                                                                            np.float64("nan")]) == [1.0, 1.0, None]
+
+
+def test_reference_answers_are_what_accuracy_grades_against():
+    solutions = ["Answer is forty two.", "The answer is 42.", 27.0, r"so \(\boxed{1}\) and \(\boxed{-2}\).", "",
+                 None, "x", r"\boxed{"]
+    assert reference_answers(solutions) == [None, "42", "27.0", "1, -2", None, None, "x", None]
+
+
+def test_diagnostics_are_logged_through_log_metric():
+    metrics = []
+    completions = [boxed("5"), boxed("6"), "no answer", r"<think>\boxed{5}</think>", boxed("5"), boxed("5")]
+    solutions = ["5", "5", "5", "5", None, "Answer is forty two."]
+    rewards = accuracy_reward(completions, solution=solutions, log_metric=lambda name, value: metrics.append(
+        (name, value)))
+    assert rewards == [1.0, 0.0, 0.0, 0.0, None, None]
+    assert dict(metrics) == {"diagnostics/answer_extracted_fraction": 4 / 6,
+                             "diagnostics/unparseable_references": 2.0, "diagnostics/reward_timeouts": 0.0}
+    assert len(metrics) == 3  # once per call
+
+
+def test_timeouts_are_counted_in_the_diagnostics(monkeypatch):
+    accuracy_reward([boxed("0.5")], solution=[r"\frac{1}{2}"])  # a started, warm worker
+    monkeypatch.setattr(reward, "TIMEOUT_S", 0.5)  # below math-verify's own 1 s alarm: the hard deadline fires
+    metrics = {}
+    scores = accuracy_reward([PATHOLOGICAL[0], boxed("0.75")], solution=[PATHOLOGICAL[1], r"\frac34"],
+                             log_metric=metrics.__setitem__)
+    assert scores == [0.0, 1.0]
+    assert metrics["diagnostics/reward_timeouts"] == 1.0
+
+
+# ---------------------------------------------------------------- peers' own test cases, ported to our format
+# Ported by hand from TRL tests/test_rewards.py (accuracy_reward, reasoning_accuracy_reward, cosine reward's
+# unparseable gold), open-r1 tests/test_rewards.py (accuracy_reward) and Math-Verify tests/test_all.py (number,
+# fraction, set, LaTeX-notation, percent and worked-solution cases, and its Qwen2.5-Math parser cases). A bare
+# `\boxed{...}` completion became a well-formed `<think>...</think><answer>\boxed{...}</answer>` one; a peer's
+# plain-text prediction was boxed. Expected = the peer's verdict, except where we judge the peer wrong (marked).
+
+
+def peer(answer: str) -> str:
+    return rf"<think>work</think><answer>\boxed{{{answer}}}</answer>"
+
+
+PEER_CASES = [
+    # TRL tests/test_rewards.py
+    (peer(r"\frac{63}{400}"), r"\frac{63}{400}", 1.0),
+    (peer(r"\frac{63}{400}"), "63/400", 1.0),
+    (peer(r"\frac{64}{400}"), r"\frac{63}{400}", 0.0),
+    (peer("3"), "6", 0.0),
+    ("Answer is forty two.", "Answer is forty two.", None),
+    (r"Some other content. \boxed{43}.", "Answer is forty three.", None),
+    (peer(r"\frac{1}{3}"), r"\frac{1}{3}", 1.0),
+    (r"<think> Reasoning content </think> \boxed{\frac{63}{400}}", r"\frac{63}{400}", 1.0),
+    (r"Reasoning content </think> \boxed{\frac{63}{400}}", r"\frac{63}{400}", 1.0),
+    (r"<think> Reasoning content </think> \boxed{\frac{64}{400}}", r"\frac{63}{400}", 0.0),
+    (r"<think> My answer is \boxed{42} </think> Some other text.", r"\boxed{42}", 0.0),
+    (r"<think> The answer is \boxed{42} </think> Here's a wrong answer: \boxed{43}.", r"\boxed{42}", 0.0),
+    (r"<think> Incomplete reasoning without closing tag", r"\frac{63}{400}", 0.0),
+    (r"Correct answer \frac{63}{400} but completely missing reasoning content", r"\frac{63}{400}", 0.0),
+    (r"<think> Reasoning content </think> \boxed{42}", "forty two", None),
+    # open-r1 tests/test_rewards.py
+    (peer(r"\frac{63}{400}"), r"\frac{63}{400}", 1.0),
+    (peer(r"\frac{64}{400}"), r"\frac{63}{400}", 0.0),
+    # Math-Verify tests/test_all.py
+    (peer("-5"), "-5", 1.0),
+    (peer("7,425,000"), "7425000", 1.0),
+    (peer("1 000"), "1000", 1.0),
+    (peer("1000.0"), "1000", 1.0),
+    (peer("1,000.0"), "1000.0", 1.0),
+    (peer("1000,99"), "1000.99", 0.0),  # peer: 1.0. Wrong here: in a box a comma lists parts ({1000, 99})
+    (peer("1.22"), "1,22", 0.0),  # peer: 1.0. Wrong here: the reference 1,22 is the pair 1 and 22 (see above)
+    (peer(".4"), "0.4", 1.0),
+    (peer("1,000.99"), "1000.99", 1.0),
+    (peer(r"\$1,000.99"), "1000.99", 1.0),
+    (peer("0.111"), "0,111", 1.0),
+    (peer("AZYUK2A"), "2", 0.0),
+    (peer(r"\frac{10}{9}"), "10/9", 1.0),
+    (peer(r"-\frac{10}{9}"), "-10/9", 1.0),
+    (peer("[0,1)"), "$[0,1)$", 1.0),
+    (peer("[0,1)"), "$[0,9)$", 0.0),
+    (peer("[0,9)"), "$(0,9)$", 0.0),
+    (peer("-[0,1)"), "$1$", 0.0),
+    (peer(r"\frac13"), "$1/3$", 1.0),
+    (peer(r"\frac3{3}"), "$1$", 1.0),
+    (peer(r"\sqrt3"), r"$\sqrt{3}$", 1.0),
+    (peer(r"\cfrac{1}{3}"), "$1/3$", 1.0),
+    (peer(r"\dfrac{1}{3}"), "$1/3$", 1.0),
+    (peer(r"\tfrac{1}{3}"), "$1/3$", 1.0),
+    (peer("1/3"), "$1/3$", 1.0),
+    (peer(r"\left( \frac{1}{3} \right)"), "$1/3$", 1.0),
+    (peer(r"\frac{1}{3} \text{meters}"), "$1/3$", 1.0),
+    (peer(r"\frac{1}{3} \textbf{meters}"), "$1/3$", 1.0),
+    (peer(r"k = \frac{1}{3}"), "$1/3$", 1.0),
+    (peer(r"28\%"), r"$28\%$", 1.0),
+    (peer("28 percent"), r"$28\%$", 1.0),
+    (peer("28"), r"$28\%$", 1.0),
+    (peer("28"), "$0.28$", 0.0),
+    (peer("28"), "$28/100$", 0.0),
+    (peer("28/100"), "$28$", 0.0),
+    (peer("28"), r"$\frac{28}{100}$", 0.0),
+    (r"If $2-x=p$, then $x=2-p$. Thus $x-p=\boxed{2-2p}$.", "$2-2p$", 1.0),
+    (r"Therefore, the polar coordinates are $\boxed{\left( 3, \frac{\pi}{2} \right)}.$", r"$(3, \frac{\pi}{2})$", 1.0),
+    (r"$f(-2)+f(-1)+f(0)=2+\frac{5}{3}+1=\boxed{\frac{14}{3}}$", r"$\frac{14}{3}$", 1.0),
+    (r"Therefore, $\boxed{\text{Evelyn}}$ is our answer.", r"$\text{Evelyn}$", 1.0),
+    (r"the sum is located between $\boxed{12 $ and $13 }. $",
+     r"so the sum is between $\boxed{12\text{ and }13}$. To be more precise, $\sqrt{50}>7$.", 1.0),
+    (r"The smallest possible value of $N$ is $\boxed{14{,}916}$. I hope it is correct.", "$14916$", 1.0),
+    (r"Paula's investment is worth $\boxed{\$16,\!386.20}$ at the end.", "$16386.20$", 1.0),
+    (peer(r"(-\infty, -3] \cup [2, \infty)"), "$[-3,2]$", 0.0),
+    (peer("(0, 1)"), "$[0,1)$", 0.0),
+    (r"Thus, $(p,q) = \boxed{\left( \frac{1}{5}, \frac{1}{6} \right)}.$", r"$\left(\frac{1}{5},\frac{1}{6}\right)$",
+     1.0),
+    # Math-Verify tests/test_all.py, its Qwen2.5-Math parser cases
+    (peer("0.0833333333333333"), r"$\frac{1}{12}$", 1.0),
+    (peer("(1,4.5)"), r"$(1,\frac{9}{2})$", 1.0),
+    (peer(r"\frac{x}{7}+\frac{2}{7}"), r"$\frac{x+2}{7}$", 1.0),
+    (peer(r"\sec^2(y)"), r"$\tan^2(y)+1$", 1.0),
+    (peer("-34x-45y+20z-100=0"), "$34x+45y-20z+100=0$", 1.0),
+    (peer(r"\frac{\sqrt{\sqrt{11}+\sqrt{194}}}{2\sqrt{33}+15}"), r"$\frac{\sqrt{\sqrt{11}+\sqrt{194}}}{15+2\sqrt{33}}$",
+     1.0),
+    (peer("(+5)(b+2)"), "$(a+5)(b+2)$", 0.0),
+    (peer(r"\frac{1+\sqrt{5}}{2}"), "$2$", 0.0),
+    (peer(r"\frac{34}{16}+\frac{\sqrt{1358}}{16}"), "$4$", 0.0),
+    (peer("1"), r"$1\sqrt{19}$", 0.0),
+    (peer("x+1"), "$x+2n+1$", 0.0),
+]
+
+
+@pytest.mark.parametrize("completion, solution, expected", PEER_CASES)
+def test_peer_cases(completion, solution, expected):
+    assert accuracy_reward([completion], solution=[solution]) == [expected]
+
+
+PEER_FORMAT_CASES = [  # TRL's think_format_reward and open-r1's format_reward: shapes both call malformed
+    "<think>\nThis is my reasoning.\nThis is my answer.",
+    "<think>This is my reasoning.\nThis is my answer.",
+    "This is my reasoning. This is my answer.",
+    "This is my reasoning.</think>\nThis is my answer.",
+    "This<think>is my reasoning.</think>\nThis is my answer.",
+    "<think>This is<think>my reasoning.</think></think>This is my answer.",
+    "<think>This is</think>\nmy\n<think>reasoning.</think>\nThis is my answer.",
+    "<think>Only thinking</think>",
+    "<answer>Only answer</answer>",
+    "No tags at all",
+    "<think>Missing closing</think><answer>Missing closing",
+    "<think>Wrong order</answer><answer>Wrong order</think>",
+]
+
+
+@pytest.mark.parametrize("completion", PEER_FORMAT_CASES)
+def test_peer_format_cases(completion):
+    assert format_reward([[{"content": completion}]]) == [0.0]
 
 
 def test_at_least_40_table_cases():
