@@ -22,10 +22,10 @@ from errors import UsageError
 from runs import checkpoint_step, read_json, read_run_config, write_atomically
 
 REPORT_DIR = "report"
-PLOT_FILES = ("rewards.png", "heldout.png", "completions.png", "training.png")
 EVAL_KEYS = ("eval/accuracy", "eval/format", "eval/completion_length", "eval/truncated_fraction")
-DIAGNOSTIC_KEYS = ("diagnostics/answer_extracted_fraction", "diagnostics/unparseable_references",
-                   "diagnostics/reward_timeouts")
+DIAGNOSTICS = {"diagnostics/answer_extracted_fraction": "answer extracted (fraction)",
+               "diagnostics/unparseable_references": "unparseable references (per reward call)",
+               "diagnostics/reward_timeouts": "reward timeouts (per reward call)"}
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -54,6 +54,21 @@ class Run:
     def finished(self) -> bool:
         """A finished run's own directory; a checkpoint of it, or a run still training, is not."""
         return bool(self.config.get("finished")) and checkpoint_step(self.directory) is None
+
+    @property
+    def reward_keys(self) -> list[str]:
+        return reward_keys(self.history, self.config.get("reward_funcs") or ())
+
+    @property
+    def progress(self) -> str:
+        """'training finished after 120 steps', 'checkpoint at step 60 of 120', or for a run still going (or
+        stopped) 'training not finished: step 60 of 120'."""
+        total = f" of {self.max_steps}" if self.max_steps else ""
+        if checkpoint_step(self.directory) is not None:
+            return f"checkpoint at step {self.step}{total}"
+        if self.finished:
+            return f"training finished after {self.step} steps"
+        return f"training not finished: step {self.step}{total}"
 
 
 def find_trainer_state(directory: Path) -> Path:
@@ -106,14 +121,12 @@ def series(history: list[dict], key: str) -> tuple[list[int], list[float]]:
     return steps, values
 
 
-def reward_keys(run_or_history, config: dict | None = None) -> list[str]:
-    """The `rewards/<function>/mean` keys, in the order of the run's --reward_funcs when it is known."""
-    history = run_or_history.history if isinstance(run_or_history, Run) else run_or_history
-    config = run_or_history.config if isinstance(run_or_history, Run) else (config or {})
+def reward_keys(history: list[dict], order=()) -> list[str]:
+    """The `rewards/<function>/mean` keys, in the order of the run's --reward_funcs (`order`) when it is known."""
     keys = []
     for entry in history:
         keys += [k for k in entry if k.startswith("rewards/") and k.endswith("/mean") and k not in keys]
-    order = [str(name) for name in config.get("reward_funcs") or []]
+    order = [str(name) for name in order]
 
     def rank(key):
         function = key.split("/")[1]
@@ -181,7 +194,8 @@ def _plot_series(ax, steps, values, label, color, *, band=None):
     if len(steps) == 1:
         ax.plot(steps, values, "o", color=color, label=label)
         return
-    ax.plot(steps, values, color=color, alpha=0.3, linewidth=1)
+    dense = len(steps) > 300  # thousands of overlapping raw points would bury the trend
+    ax.plot(steps, values, color=color, alpha=0.12 if dense else 0.3, linewidth=0.6 if dense else 1)
     smoothed = smooth(values)
     ax.plot(steps, smoothed, color=color, linewidth=2, label=label)
     if band is not None:
@@ -191,8 +205,14 @@ def _plot_series(ax, steps, values, label, color, *, band=None):
 
 
 def _style(ax, title, *, fraction=False, legend=True):
+    from matplotlib.ticker import MaxNLocator
+
     ax.set_title(title, fontsize=11)
     ax.set_xlabel("step")
+    low, high = ax.get_xlim()
+    if high - low < 2:  # a single logged step: show whole steps around it, not 0.96 ... 1.04
+        ax.set_xlim((low + high) / 2 - 1, (low + high) / 2 + 1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
     if fraction:
         ax.set_ylim(-0.03, 1.03)
@@ -216,11 +236,11 @@ def _rewards_panels(run: Run) -> list:
         def total(ax):
             band = reward_std if len(reward_std) == len(reward) else None
             _plot_series(ax, steps, reward, "mean", "tab:blue", band=band)
-            if band:
+            if band and len(steps) > 1:
                 ax.fill_between([], [], [], color="tab:blue", alpha=0.12, label="± std within groups")
             _style(ax, "total reward (weighted sum)")
         panels.append(total)
-    keys = reward_keys(run)
+    keys = run.reward_keys
     if keys:
         def each(ax):
             for key, color in zip(keys, COLORS[1:] + COLORS[:1]):
@@ -247,7 +267,7 @@ def _heldout_panels(run: Run) -> list:
         format_steps, format_values = series(history, "eval/format")
         if format_steps:
             ax.plot(format_steps, format_values, "s--", color="tab:orange", linewidth=1.5, label="held-out format")
-        train = next((k for k in reward_keys(run) if short_name(k) == "accuracy"), None)
+        train = next((k for k in run.reward_keys if short_name(k) == "accuracy"), None)
         if train:  # the sampled training reward next to greedy held-out accuracy: a gap is the warning sign
             train_steps, train_values = series(history, train)
             if len(train_steps) > 1:
@@ -300,12 +320,13 @@ def _training_panels(run: Run) -> list:
     history, panels = run.history, []
     for key, title, color in (("loss", "loss", "tab:blue"), ("kl", "KL to the reference model", "tab:red"),
                               ("entropy", "entropy of the policy", "tab:purple"),
-                              ("learning_rate", "learning rate", "tab:gray"), ("grad_norm", "gradient norm", "tab:brown")):
+                              ("learning_rate", "learning rate", "tab:gray"),
+                              ("grad_norm", "gradient norm", "tab:brown")):
         steps, values = series(history, key)
         if steps:
             def panel(ax, steps=steps, values=values, title=title, color=color, key=key):
                 if key == "learning_rate":  # a schedule, not a noisy signal: draw it as is
-                    ax.plot(steps, values, color=color, linewidth=2)
+                    ax.plot(steps, values, "o-" if len(steps) == 1 else "-", color=color, linewidth=2)
                     ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
                 else:
                     _plot_series(ax, steps, values, key, color)
@@ -403,25 +424,6 @@ KEY_OPTIONS = ("learning_rate", "max_steps", "num_train_epochs", "per_device_tra
                "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "eval_steps", "eval_max_samples")
 
 
-def _headline(run: Run) -> str:
-    """'Training finished: 120 steps', 'Checkpoint at step 60 of 120' or 'Run at step 60 of 120 (not finished)'."""
-    total = f" of {run.max_steps}" if run.max_steps else ""
-    if checkpoint_step(run.directory) is not None:
-        return f"Checkpoint at step {run.step}{total}"
-    if run.finished:
-        return f"Training finished: {run.step} steps"
-    return f"Run at step {run.step}{total} (not finished)"
-
-
-def _status(run: Run) -> str:
-    total = f" of {run.max_steps}" if run.max_steps else ""
-    if checkpoint_step(run.directory) is not None:
-        return f"checkpoint at step {run.step}{total} of a GRPO run"
-    if run.finished:
-        return f"finished after {run.step} steps"
-    return f"in progress or interrupted: step {run.step}{total} (from {run.state_path.parent.name}/)"
-
-
 def _which_adapter(run: Run) -> str:
     best, final = run.config.get("best_step"), run.config.get("final_step")
     if checkpoint_step(run.directory) is not None or best is None:
@@ -434,11 +436,11 @@ def _which_adapter(run: Run) -> str:
 
 def _reward_table(run: Run) -> list[str]:
     history = run.history
-    rows = [(f"`{short_name(key)}` reward", key) for key in reward_keys(run)]
+    rows = [(f"`{short_name(key)}` reward", key) for key in run.reward_keys]
     rows += [("total reward", "reward"), ("reward std within groups", "reward_std"),
              ("groups with equal rewards", "frac_reward_zero_std"), ("completion length", "completions/mean_length"),
              ("completions clipped", "completions/clipped_ratio")]
-    rows += [(key.split("/")[1].replace("_", " "), key) for key in DIAGNOSTIC_KEYS]
+    rows += [(label, key) for key, label in DIAGNOSTICS.items()]
     if "kl" in {k for entry in history for k in entry}:
         rows.append(("KL", "kl"))
     lines = []
@@ -446,7 +448,8 @@ def _reward_table(run: Run) -> list[str]:
         values = first_last(history, key)
         if values:
             first, last, k = values
-            lines.append(f"| {label} | {_fmt(first)} | {_fmt(last)} | {last - first:+.3f} |")
+            change = last - first
+            lines.append(f"| {label} | {_fmt(first)} | {_fmt(last)} | {change:+.{1 if abs(change) >= 10 else 3}f} |")
     if not lines:
         return []
     k = window(len(series(history, "reward")[1]) or 1)
@@ -462,7 +465,8 @@ def _heldout_table(run: Run) -> list[str]:
         return ["No held-out evaluation during training (pass `--eval_dataset_id` to score held-out problems every "
                 "`--eval_steps` steps)."]
     last = "final" if run.finished else "latest"
-    columns = [("before", result.before), ("best", result.best), (last, result.last)]
+    columns = [("before" if result.before == 0 else "first", result.before), ("best", result.best),
+               (last, result.last)]
     data = run.config.get("eval_dataset_id") or _option(run, "eval_dataset_id")
     split = run.config.get("eval_split") or _option(run, "eval_split")
     where = f" on `{data}` split `{split}`" if data else ""
@@ -478,10 +482,10 @@ def _heldout_table(run: Run) -> list[str]:
 
 def _eval_command(run: Run, model_dir: str) -> str:
     data, split = run.config.get("eval_dataset_id"), run.config.get("eval_split")
-    if not data:  # no held-out set recorded: a hub set's test split, or a placeholder (a local file IS its only split)
-        data = run.config.get("dataset_id") or "AI-MO/NuminaMath-TIR"
-        local = Path(str(data)).expanduser().exists() or Path(str(data)).suffix in (".json", ".jsonl", ".parquet", ".csv")
-        data, split = ("HELD_OUT_FILE.jsonl", "test") if local else (data, "test")
+    if not data:  # none recorded: a hub set's test split, or a placeholder (a local file is its own only split)
+        data, split = str(run.config.get("dataset_id") or "AI-MO/NuminaMath-TIR"), "test"
+        if Path(data).expanduser().exists() or Path(data).suffix in (".json", ".jsonl", ".parquet", ".csv"):
+            data = "HELD_OUT_FILE.jsonl"
     parts = ["python", "eval.py", "--model_dir", model_dir, "--dataset_id", str(data), "--split", str(split)]
     limit = run.config.get("max_completion_length")
     if limit:
@@ -519,7 +523,7 @@ def _peft_snippet(run: Run, model_dir: str) -> str:
 def model_card(run: Run, plots: list[Path], model_dir: str) -> str:
     config = run.config
     base = config.get("model_id") or _option(run, "model_name_or_path") or "not recorded"
-    names = config.get("reward_funcs") or [short_name(k) for k in reward_keys(run)]
+    names = config.get("reward_funcs") or [short_name(k) for k in run.reward_keys]
     weights = config.get("reward_weights") or [1.0] * len(names)
     remote_base = isinstance(base, str) and base.count("/") == 1 and not Path(base).expanduser().exists()
     front = ["---", "library_name: peft", *([f"base_model: {base}"] if remote_base else []),
@@ -532,7 +536,7 @@ def model_card(run: Run, plots: list[Path], model_dir: str) -> str:
         f"# GRPO LoRA adapter for `{base}`",
         "",
         f"A LoRA adapter trained with GRPO (TRL `GRPOTrainer`) to answer math problems as "
-        f"`<think>…</think><answer>\\boxed{{…}}</answer>`; {_status(run)}. {_which_adapter(run)}",
+        f"`<think>…</think><answer>\\boxed{{…}}</answer>`; {run.progress}. {_which_adapter(run)}",
         "",
         "## Results",
         "",
@@ -591,10 +595,12 @@ def write_report(output_dir: str | Path) -> Path:
 
 
 def end_of_run_summary(output_dir: str | Path) -> str:
-    """The last lines a user sees: where the adapter is, how rewards and held-out accuracy moved, where the report is."""
+    """The last lines a user sees: where the adapter is, how rewards and held-out accuracy moved, where the report
+    is."""
     run = load_run(output_dir)
     config, lines = run.config, []
-    lines.append(_headline(run) + (f" in {duration(wall_time(run))}" if wall_time(run) is not None else ""))
+    wall = wall_time(run)
+    lines.append(run.progress[0].upper() + run.progress[1:] + (f" in {duration(wall)}" if wall is not None else ""))
     best, final = config.get("best_step"), config.get("final_step")
     if best is not None and final is not None and best != final:
         lines.append(f"  adapter:  {output_dir}  (best held-out accuracy, step {best}; final adapter, step {final}: "
@@ -602,7 +608,7 @@ def end_of_run_summary(output_dir: str | Path) -> str:
     else:
         lines.append(f"  adapter:  {output_dir}")
     moves = []
-    for key in [*reward_keys(run), "reward"]:
+    for key in [*run.reward_keys, "reward"]:
         values = first_last(run.history, key)
         if values:
             moves.append(f"{short_name(key) if '/' in key else 'total'} {_fmt(values[0])} -> {_fmt(values[1])}")
@@ -614,7 +620,8 @@ def end_of_run_summary(output_dir: str | Path) -> str:
     if result is not None:
         def at(step):
             return f"{_fmt(result.by_step[step].get('eval/accuracy'))} (step {step})"
-        text = f"  held-out accuracy:  before {at(result.before)} -> best {at(result.best)}"
+        text = (f"  held-out accuracy:  {'before' if result.before == 0 else 'first'} {at(result.before)} -> "
+                f"best {at(result.best)}")
         if result.last != result.best:
             text += f" -> {'final' if run.finished else 'latest'} {at(result.last)}"
         lines.append(text)

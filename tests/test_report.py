@@ -67,13 +67,13 @@ def test_report_on_finished_run(short_run):
         assert name in card
     assert "AutoPeftModelForCausalLM.from_pretrained" in card
     assert "python eval.py --model_dir" in card
-    assert "finished after 4 steps" in card
+    assert "training finished after 4 steps" in card
     assert "](report/rewards.png)" in card and "](report/training.png)" in card
     assert "heldout.png" not in card and "No held-out evaluation" in card
     assert "TRL" in card and "This model is a fine-tuned version of" not in card  # ours replaced TRL's card
 
     # the terminal summary: where the adapter is, how rewards moved, where the report is
-    assert "Training finished: 4 steps" in proc.stdout
+    assert "Training finished after 4 steps" in proc.stdout
     assert f"adapter:  {out}" in proc.stdout
     assert "format " in proc.stdout and " -> " in proc.stdout
     assert f"{out / 'report'}/" in proc.stdout
@@ -118,7 +118,7 @@ def test_report_mid_run_and_on_a_checkpoint(short_run, tmp_path):
 
     proc = run_cli("report.py", mid)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Run at step 2 of 4 (not finished)" in proc.stdout
+    assert "Training not finished: step 2 of 4" in proc.stdout
     card = (mid / "README.md").read_text()
     assert "step 2 of 4" in card and "checkpoint-2/trainer_state.json" in card
     assert_valid_plots(mid / "report", {"rewards.png", "completions.png", "training.png"})
@@ -151,7 +151,8 @@ def synthetic_history(steps: int = 60, eval_every: int = 10, seed: int = 0) -> l
         if step % eval_every == 0:
             accuracy = {0: 0.10, 10: 0.20, 20: 0.30, 30: 0.40, 40: 0.50, 50: 0.45, 60: 0.42}[step]
             history.append({"step": step, "eval/accuracy": accuracy, "eval/format": min(1.0, 0.2 + step / 50),
-                            "eval/completion_length": 100 + step, "eval/truncated_fraction": max(0.0, 0.3 - step / 200)})
+                            "eval/completion_length": 100.0 + step,
+                            "eval/truncated_fraction": max(0.0, 0.3 - step / 200)})
         if step == 0:
             continue
         fmt = min(1.0, 0.1 + step / 40 + rng.uniform(-0.1, 0.1))
@@ -198,8 +199,12 @@ def test_heldout_plot_and_before_best_final(tmp_path):
     assert "1h 02m 05s" in card and "1x NVIDIA H100 80GB" in card
     assert "base_model: Qwen/Qwen2.5-0.5B-Instruct" in card  # hub metadata only for a hub id
     assert "--dataset_id AI-MO/NuminaMath-TIR --split test --max_completion_length 256" in card
-    assert "| KL |" in card and "answer extracted fraction" in card
+    assert "| KL |" in card and "| answer extracted (fraction) |" in card
     assert "](report/heldout.png)" in card
+    from huggingface_hub import ModelCard
+
+    metadata = ModelCard.load(run / "README.md").data  # the front matter the hub reads
+    assert metadata.library_name == "peft" and metadata.base_model == "Qwen/Qwen2.5-0.5B-Instruct"
 
     summary = report.end_of_run_summary(run)
     assert "held-out accuracy:  before 0.100 (step 0) -> best 0.500 (step 40) -> final 0.420 (step 60)" in summary
