@@ -510,7 +510,7 @@ def resolve_reward_funcs(specs: list[str], weights: list[float] | None = None, *
     for spec, name in zip(specs, names):
         if names.count(name) > 1:
             clashing = " and ".join(s for s, n in zip(specs, names) if n == name)
-            raise UsageError(f"--reward_funcs {clashing} are all logged as rewards/{name}: give each reward once, "
+            raise UsageError(f"--reward_funcs {clashing} would all be logged as rewards/{name}: give each reward once, "
                              f"or rename one of the functions")
     return funcs
 
@@ -601,7 +601,7 @@ def _attribute(module, attr: str, spec: str) -> Callable:
                          f"{attr!r}: check the function's name")
     func = getattr(module, attr)
     if not callable(func):
-        raise UsageError(f"--reward_funcs {spec}: {attr} is a {type(func).__name__}, not a function: name a "
+        raise UsageError(f"--reward_funcs {spec}: {attr} is not a function ({type(func).__name__}): name a "
                          f"function with TRL's reward signature f(completions, **kwargs) -> list[float]")
     if not hasattr(func, "__name__"):  # a callable object: TRL would log it under its class name
         try:
