@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from errors import UsageError, first_line, offline_or_network_error
+from models import looks_local
 
 SYSTEM_PROMPT = (
     "A conversation between User and Assistant. The user asks a math question, and the Assistant solves it. "
@@ -79,12 +80,19 @@ def format_dataset(
         )
 
     def to_conversation(row):
-        return {
-            "prompt": make_prompt(str(row[prompt_column]), system_prompt),
-            "solution": str(row[solution_column]),
-        }
+        return {"prompt": make_prompt(str(row[prompt_column]), system_prompt),
+                "solution": reference_cell(row[solution_column])}
 
     return dataset.map(to_conversation, remove_columns=dataset.column_names)
+
+
+def reference_cell(value) -> str | None:
+    """A solution cell as text; None for an empty, missing, null or NaN cell (its samples are skipped and counted,
+    never graded against the text 'None'). Numbers stored as numbers become their text (18, 27.0)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text if text.strip() else None
 
 
 def make_prompt(problem: str, system_prompt: str = SYSTEM_PROMPT) -> list[dict]:
@@ -93,49 +101,18 @@ def make_prompt(problem: str, system_prompt: str = SYSTEM_PROMPT) -> list[dict]:
     return messages + [{"role": "user", "content": problem}]
 
 
-def prompt_token_lengths(dataset, tokenizer) -> list[int]:
-    """Token length of each row's chat-formatted prompt, generation prompt included (what the policy reads)."""
-    texts = tokenizer.apply_chat_template(list(dataset["prompt"]), tokenize=False, add_generation_prompt=True)
-    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+def tokenize_prompts(prompts: list[list[dict]], tokenizer) -> list[list[int]]:
+    """Each chat prompt as the token ids the policy reads (chat template and generation prompt applied); shared by
+    training's length filter and evaluation, so both count the same tokens."""
+    texts = tokenizer.apply_chat_template(list(prompts), tokenize=False, add_generation_prompt=True)
+    return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
 def filter_by_prompt_length(dataset, tokenizer, max_prompt_length: int | None):
-    """Drop rows whose chat-formatted prompt is longer than `max_prompt_length` tokens; returns (dataset, dropped)."""
+    """Drop rows whose chat-formatted prompt is longer than `max_prompt_length` tokens.
+    Returns (dataset, number dropped, shortest prompt length)."""
+    lengths = [len(ids) for ids in tokenize_prompts(dataset["prompt"], tokenizer)]
     if not max_prompt_length:
-        return dataset, 0
-    lengths = prompt_token_lengths(dataset, tokenizer)
+        return dataset, 0, min(lengths, default=0)
     keep = [i for i, n in enumerate(lengths) if n <= max_prompt_length]
-    return dataset.select(keep), len(lengths) - len(keep)
-
-
-def looks_local(name: str) -> bool:
-    """A path rather than a hub id ('org/name'): explicit prefix, deeper nesting, or a first part that is local."""
-    return (name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).expanduser().exists()
-            or ("/" in name and Path(name.split("/")[0]).is_dir()))
-
-
-def load_pretrained(load, name: str, flag: str, **kwargs):
-    """`load(name, **kwargs)` (a `from_pretrained`), turning 'missing', 'offline' and 'broken' into one-line
-    UsageErrors that name the flag to fix. Shared by training and evaluation."""
-    if looks_local(name) and not Path(name).expanduser().exists():
-        raise UsageError(f"{flag} {name} does not exist: pass a model directory or a hub id")
-    try:
-        return load(name, **kwargs)
-    except (OSError, ValueError) as err:
-        if not Path(name).expanduser().exists() and offline_or_network_error(err):
-            raise UsageError(f"could not download model {name!r} (offline or unreachable hub): download it where "
-                             f"you have network (`hf download {name}`) and pass its local directory with {flag}") from None
-        raise UsageError(f"could not load {name!r} (given by {flag}): {first_line(err)}") from None
-
-
-def load_chat_tokenizer(name: str, flag: str, **kwargs):
-    """The tokenizer whose chat template turns `make_prompt` conversations into the model's prompt."""
-    from transformers import AutoTokenizer
-
-    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, name, flag, **kwargs)
-    if tokenizer.chat_template is None:
-        raise UsageError(f"tokenizer of {name} has no chat template: use a chat/instruct model, or one whose "
-                         f"tokenizer_config.json defines chat_template (given by {flag})")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
+    return dataset.select(keep), len(lengths) - len(keep), min(lengths, default=0)

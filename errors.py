@@ -29,3 +29,34 @@ def offline_or_network_error(err: BaseException) -> bool:
         word in text
         for word in ("offline", "connection", "resolve", "timed out", "timeout", "network", "couldn't reach")
     )
+
+
+# Known, harmless library warnings, filtered narrowly (category and message) so that real ones still show.
+HARMLESS_WARNINGS = [
+    (FutureWarning, r".*gradient_checkpointing.*activation_checkpointing"),  # a rename inside TRL's own config
+    (FutureWarning, r".*`torch\.cpu\.amp\.autocast|.*torch\.cuda\.amp"),  # DeepSpeed calls the old autocast API
+    (UserWarning, r".*pin_memory.*no accelerator"),  # DataLoader on CPU
+    (UserWarning, r".*os\.fork\(\) was called"),  # the reward worker starts with Popen, not fork
+]
+
+
+def quiet_library_warnings() -> None:
+    """Filter HARMLESS_WARNINGS and the libraries' loading bars; call before the libraries do their work."""
+    import warnings
+
+    for category, message in HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    # DeepSpeed (imported by TRL and accelerate) warns that it falls back to CPU on every start without a GPU.
+    if "DS_ACCELERATOR" not in os.environ and not _has_cuda():
+        os.environ["DS_ACCELERATOR"] = "cpu"
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()  # "Generating train split", "Map": our own bars and lines say what happens
+    transformers.utils.logging.disable_progress_bar()  # "Loading weights", "Writing model shards"
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -15,21 +15,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import time
-import warnings
 from collections import Counter
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM, GenerationConfig, HfArgumentParser
+from transformers import GenerationConfig, HfArgumentParser
 
 import reward
-from data_utils import SYSTEM_PROMPT, format_dataset, load_chat_tokenizer, load_math_dataset, load_pretrained, looks_local
-from errors import UsageError, first_line
-from runs import RUN_CONFIG, read_json, read_run_config, write_atomically
+from data_utils import SYSTEM_PROMPT, format_dataset, load_math_dataset, tokenize_prompts
+from errors import UsageError, first_line, quiet_library_warnings
+from models import load_chat_tokenizer, load_for_generation, looks_local
+from runs import read_json, read_run_config, write_atomically
+
+DEFAULT_MAX_PROMPT_LENGTH = 512  # training's default (main.py): a plain model is evaluated on the prompts a run keeps
 
 TIMING_KEYS = ("wall_time_s", "generation_time_s", "tokens_per_second")  # the only summary fields a rerun changes
 
@@ -58,9 +62,13 @@ class EvalArguments:
         "help": "Rewards summed into each sample's 'reward'; default: the run's, else format accuracy."})
     reward_weights: list[float] | None = field(default=None, metadata={
         "help": "One weight per reward; default: the run's, else 1.0 each."})
+    max_samples: int | None = field(default=None, metadata={
+        "help": "Evaluate only the first N problems that fit --max_prompt_length (as --eval_max_samples does in "
+                "training)."})
     batch_size: int = field(default=16, metadata={"help": "Completions generated together."})
-    max_prompt_length: int | None = field(default=256, metadata={
-        "help": "Skip prompts longer than this many chat-formatted tokens, as training does (0 keeps all)."})
+    max_prompt_length: int | None = field(default=None, metadata={
+        "help": "Skip prompts longer than this many chat-formatted tokens, as training does (0 keeps all); "
+                f"default: the run's, else {DEFAULT_MAX_PROMPT_LENGTH}."})
     max_completion_length: int = field(default=512, metadata={"help": "Max new tokens per completion."})
     num_samples: int = field(default=1, metadata={
         "help": "Completions per problem; above 1, sample and report pass@k and maj@k."})
@@ -69,21 +77,85 @@ class EvalArguments:
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling threshold (when sampling)."})
     seed: int = field(default=42, metadata={"help": "Seed; each batch is seeded from it, so resumed runs reproduce."})
     use_vllm: bool = field(default=False, metadata={"help": "Generate with vLLM (needs vllm and a CUDA GPU)."})
-    output_file: str = field(default="results/eval_results.json", metadata={
-        "help": "Result JSON; progress goes to <output_file>.partial.jsonl until it is written."})
+    output_file: str | None = field(default=None, metadata={
+        "help": "Result JSON; default results/<model>__<adapter|baseline|model>__<data>_<split>.json. Progress goes "
+                "to <output_file>.partial.jsonl until it is written."})
+    overwrite: bool = field(default=False, metadata={
+        "help": "Replace an existing --output_file that was made with other settings."})
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Settings: everything that defines the results. They key the partial file, so a resume never mixes two settings.
+# Settings: everything that defines the results. They key the partial file (asdict() is its header), so a resume never
+# mixes two settings; batch_size is part of the key because sampling is seeded per batch.
 
-def resolve_settings(args: EvalArguments) -> dict:
+@dataclass(frozen=True)
+class EvalSettings:
+    model_dir: str
+    adapter: str | None  # None: a plain model or --baseline
+    adapter_sha256: str | None  # retraining into the same directory makes another model: the hash tells them apart
+    base_model: str
+    tokenizer: str
+    dataset_id: str
+    dataset_config: str | None
+    split: str
+    prompt_column: str
+    solution_column: str
+    system_prompt: str
+    reward_funcs: tuple[str, ...]
+    reward_weights: tuple[float, ...]
+    max_prompt_length: int | None
+    max_samples: int | None
+    max_completion_length: int
+    num_samples: int
+    temperature: float
+    top_p: float
+    seed: int
+    batch_size: int
+    backend: str
+    sources: dict = field(default_factory=dict, compare=False)  # where each inherited setting came from: not a key
+
+    def key(self) -> dict:
+        """The settings as JSON values: the partial file's header and the summary's first fields."""
+        return json.loads(json.dumps({k: v for k, v in asdict(self).items() if k != "sources"}))
+
+
+# The prompt settings a run records and evaluation inherits unless a flag overrides them. max_completion_length is not
+# among them: evaluation often allows longer answers than training.
+INHERITED = {"system_prompt": SYSTEM_PROMPT, "prompt_column": "problem", "solution_column": "solution",
+             "reward_funcs": tuple(reward.DEFAULT_REWARDS), "max_prompt_length": DEFAULT_MAX_PROMPT_LENGTH}
+
+
+def inherit(args: EvalArguments, run: dict) -> tuple[dict, dict]:
+    """Prompt settings from the flag, else the run's run_config.json, else the default; and where each came from."""
+    values, sources = {}, {}
+    for name, default in INHERITED.items():
+        flag, recorded = getattr(args, name), run.get(name)
+        if flag is not None:
+            values[name], sources[name] = flag, "flag"
+        elif name in run:
+            values[name], sources[name] = recorded, "run"
+        else:
+            values[name], sources[name] = default, "default"
+    values["reward_funcs"] = tuple(values["reward_funcs"])
+    if args.reward_weights is not None:
+        weights, sources["reward_weights"] = args.reward_weights, "flag"
+    elif list(values["reward_funcs"]) == run.get("reward_funcs"):
+        weights, sources["reward_weights"] = run.get("reward_weights"), "run"
+    else:
+        weights, sources["reward_weights"] = None, "default"
+    values["reward_weights"] = tuple(float(w) for w in weights or [1.0] * len(values["reward_funcs"]))
+    values["max_prompt_length"] = values["max_prompt_length"] or None  # 0 keeps all prompts
+    return values, sources
+
+
+def resolve_settings(args: EvalArguments) -> EvalSettings:
     if not args.model_dir:
         raise UsageError("--model_dir is required: a trained adapter directory (e.g. ckpts/grpo), or a base model "
                          "directory or hub id for a baseline")
     check_exists(args.model_dir, "--model_dir")
     model_dir = Path(args.model_dir).expanduser()
     adapter_config = read_json(model_dir / "adapter_config.json")  # {} for a plain model or a hub id
-    run = read_run_config(model_dir)
+    run = read_run_config(model_dir) if adapter_config else {}
     if adapter_config:
         base = args.base_model or adapter_config.get("base_model_name_or_path")
         if not base or (looks_local(base) and not Path(base).expanduser().exists()):
@@ -94,21 +166,16 @@ def resolve_settings(args: EvalArguments) -> dict:
                          "--baseline only apply to a trained adapter; to evaluate a plain model just pass --model_dir")
     else:
         base = args.model_dir
-
-    reward_funcs = args.reward_funcs or run.get("reward_funcs") or list(reward.DEFAULT_REWARDS)
-    weights = args.reward_weights or (run.get("reward_weights") if reward_funcs == run.get("reward_funcs") else None)
-    weights = [float(w) for w in weights or [1.0] * len(reward_funcs)]
-    unknown = [name for name in reward_funcs if name not in reward.REWARD_FUNCS]
-    if unknown:
-        raise UsageError(f"unknown reward {', '.join(unknown)}: choose --reward_funcs from "
-                         f"{', '.join(reward.REWARD_FUNCS)}")
-    if len(weights) != len(reward_funcs):
-        raise UsageError(f"{len(reward_funcs)} reward functions but {len(weights)} --reward_weights: give one each")
+    inherited, sources = inherit(args, run)
+    reward.resolve_reward_funcs(list(inherited["reward_funcs"]), list(inherited["reward_weights"]),
+                                max_completion_length=args.max_completion_length)
 
     temperature = args.temperature if args.temperature is not None else (0.0 if args.num_samples == 1 else 1.0)
     for ok, problem in [(args.batch_size >= 1, "--batch_size must be at least 1"),
                         (args.num_samples >= 1, "--num_samples must be at least 1"),
                         (args.max_completion_length >= 1, "--max_completion_length must be at least 1"),
+                        ((args.max_samples or 1) >= 1, "--max_samples must be at least 1"),
+                        ((args.max_prompt_length or 0) >= 0, "--max_prompt_length must be 0 (keep all) or positive"),
                         (temperature >= 0, "--temperature must be 0 (greedy) or positive"),
                         (0 < args.top_p <= 1, "--top_p must be in (0, 1]"),
                         (args.num_samples == 1 or temperature > 0,
@@ -118,30 +185,28 @@ def resolve_settings(args: EvalArguments) -> dict:
             raise UsageError(problem)
     if args.use_vllm:
         check_vllm()
+    with_adapter = bool(adapter_config) and not args.baseline
+    settings = EvalSettings(
+        model_dir=absolute(args.model_dir), adapter=absolute(args.model_dir) if with_adapter else None,
+        adapter_sha256=weights_digest(model_dir) if with_adapter else None,
+        base_model=absolute(base), tokenizer=absolute(args.tokenizer or base),
+        dataset_id=absolute(args.dataset_id), dataset_config=args.dataset_config, split=args.split,
+        **inherited, max_samples=args.max_samples, max_completion_length=args.max_completion_length, num_samples=args.num_samples,
+        temperature=temperature, top_p=args.top_p, seed=args.seed, batch_size=args.batch_size,
+        backend="vllm" if args.use_vllm else "transformers", sources=sources)
+    return settings
 
-    return {
-        "model_dir": absolute(args.model_dir),
-        "adapter": absolute(args.model_dir) if adapter_config and not args.baseline else None,
-        # Retraining into the same directory makes a different model: the weights' hash tells them apart on resume.
-        "adapter_sha256": weights_digest(model_dir) if adapter_config and not args.baseline else None,
-        "base_model": absolute(base),
-        "tokenizer": absolute(args.tokenizer or base),
-        "dataset_id": absolute(args.dataset_id),
-        "dataset_config": args.dataset_config,
-        "split": args.split,
-        "prompt_column": args.prompt_column or run.get("prompt_column") or "problem",
-        "solution_column": args.solution_column or run.get("solution_column") or "solution",
-        "system_prompt": run.get("system_prompt", SYSTEM_PROMPT) if args.system_prompt is None else args.system_prompt,
-        "reward_funcs": reward_funcs,
-        "reward_weights": weights,
-        "max_prompt_length": args.max_prompt_length or None,
-        "max_completion_length": args.max_completion_length,
-        "num_samples": args.num_samples,
-        "temperature": temperature,
-        "top_p": args.top_p,
-        "seed": args.seed,
-        "backend": "vllm" if args.use_vllm else "transformers",
-    }
+
+def default_output_file(args: EvalArguments) -> str:
+    """results/<model>__<mode>__<data>_<split>.json: a baseline, another split or another checkpoint never lands
+    on the same file."""
+    model_dir = Path(args.model_dir).expanduser()
+    is_adapter = (model_dir / "adapter_config.json").is_file()
+    mode = "baseline" if args.baseline else "adapter" if is_adapter else "model"
+    parts = model_dir.parts[-2:] if model_dir.name.startswith("checkpoint-") else model_dir.parts[-1:]
+    data = Path(args.dataset_id).stem if Path(args.dataset_id).expanduser().exists() else args.dataset_id.split("/")[-1]
+    slug = lambda text: re.sub(r"[^A-Za-z0-9.=-]+", "_", text.replace("%", "pct")).strip("_")  # noqa: E731
+    return f"results/{slug('-'.join(parts))}__{mode}__{slug(data)}_{slug(args.split)}.json"
 
 
 def check_exists(name: str, flag: str) -> None:
@@ -180,50 +245,40 @@ def check_vllm() -> None:
 # ----------------------------------------------------------------------------------------------------------------------
 # Tokenizer, prompts, model
 
-def base_flag(settings: dict) -> str:
-    return "--model_dir" if settings["base_model"] == settings["model_dir"] else "--base_model"
+def base_flag(settings: EvalSettings) -> str:
+    return "--model_dir" if settings.base_model == settings.model_dir else "--base_model"
 
 
-def load_tokenizer(settings: dict):
-    flag = "--tokenizer" if settings["tokenizer"] != settings["base_model"] else base_flag(settings)
-    return load_chat_tokenizer(settings["tokenizer"], flag)
+def load_tokenizer(settings: EvalSettings):
+    flag = "--tokenizer" if settings.tokenizer != settings.base_model else base_flag(settings)
+    return load_chat_tokenizer(settings.tokenizer, flag)
 
 
-def load_prompts(settings: dict, tokenizer) -> tuple[list[dict], int]:
+def load_prompts(settings: EvalSettings, tokenizer) -> tuple[list[dict], int]:
     """The split as training's chat prompts, tokenized; prompts over max_prompt_length are skipped, as training does
     (left-truncating would cut off the system prompt). Returns (rows, number skipped)."""
-    data = load_math_dataset(settings["dataset_id"], settings["split"], settings["dataset_config"])
-    data = format_dataset(data, settings["system_prompt"], settings["prompt_column"], settings["solution_column"])
+    data = load_math_dataset(settings.dataset_id, settings.split, settings.dataset_config)
+    data = format_dataset(data, settings.system_prompt, settings.prompt_column, settings.solution_column)
     if len(data) == 0:
-        raise UsageError(f"split {settings['split']!r} of {settings['dataset_id']} is empty: choose another --split")
+        raise UsageError(f"split {settings.split!r} of {settings.dataset_id} is empty: choose another --split")
     prompts, solutions = list(data["prompt"]), list(data["solution"])
-    texts = tokenizer.apply_chat_template(prompts, tokenize=False, add_generation_prompt=True)
-    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    limit = settings["max_prompt_length"]
+    ids = tokenize_prompts(prompts, tokenizer)
+    limit = settings.max_prompt_length
     rows = [{"index": i, "prompt": prompts[i], "solution": solutions[i], "prompt_ids": ids[i]}
             for i in range(len(ids)) if not limit or len(ids[i]) <= limit]
     if not rows:
-        raise UsageError(f"no prompt fits --max_prompt_length {limit} (the shortest has {min(map(len, ids))} tokens): "
-                         "raise it")
-    return rows, len(ids) - len(rows)
+        origin = {"flag": "", "run": " (the run's)", "default": " (the default)"}[settings.sources["max_prompt_length"]]
+        raise UsageError(f"no prompt fits --max_prompt_length {limit}{origin}: the shortest has "
+                         f"{min(map(len, ids))} tokens; pass --max_prompt_length {min(map(len, ids))} or more")
+    skipped = len(ids) - len(rows)
+    return rows[:settings.max_samples] if settings.max_samples else rows, skipped
 
 
-def load_model(settings: dict):
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    model = load_pretrained(AutoModelForCausalLM.from_pretrained, settings["base_model"], base_flag(settings),
-                            dtype=dtype)
-    if settings["adapter"]:
-        from peft import PeftModel
-
-        # Folding the LoRA deltas into the weights makes generation exactly as fast as the base model's.
-        with warnings.catch_warnings():  # peft calls a deprecated transformers helper: noise, not news for the user
-            warnings.simplefilter("ignore", FutureWarning)
-            model = PeftModel.from_pretrained(model, settings["adapter"]).merge_and_unload()
-    return model.to(device).eval()
+def load_model(settings: EvalSettings):
+    return load_for_generation(settings.base_model, settings.adapter, base_flag(settings))
 
 
-def generation_config(settings: dict, model_config: GenerationConfig, tokenizer) -> GenerationConfig:
+def generation_config(settings: EvalSettings, model_config: GenerationConfig, tokenizer) -> GenerationConfig:
     """GRPOTrainer's sampling settings (its stop tokens, no top-k, no repetition penalty), or plain greedy decoding.
 
     Every knob is set explicitly: generate() fills unset ones from the checkpoint's generation_config.json, whose
@@ -231,10 +286,10 @@ def generation_config(settings: dict, model_config: GenerationConfig, tokenizer)
     eos = model_config.eos_token_id  # stop tokens as GRPOTrainer computes them: the tokenizer's EOS plus the model's
     eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
     eos = eos if tokenizer.eos_token_id in eos else [tokenizer.eos_token_id, *eos]
-    sampling = settings["temperature"] > 0
+    sampling = settings.temperature > 0
     return GenerationConfig(
-        max_new_tokens=settings["max_completion_length"], do_sample=sampling,
-        temperature=settings["temperature"] if sampling else 1.0, top_p=settings["top_p"] if sampling else 1.0,
+        max_new_tokens=settings.max_completion_length, do_sample=sampling,
+        temperature=settings.temperature if sampling else 1.0, top_p=settings.top_p if sampling else 1.0,
         top_k=0 if sampling else 50, repetition_penalty=1.0,
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=eos)
 
@@ -258,11 +313,11 @@ def cut_at_eos(ids: list[int], eos: list[int]) -> list[int]:
     return ids
 
 
-def make_generator(settings: dict, tokenizer):
+def make_generator(settings: EvalSettings, tokenizer):
     """(run_batch(prompt_ids, config, seed) -> completion ids, generation config) for the chosen backend."""
-    if settings["backend"] == "vllm":
+    if settings.backend == "vllm":
         try:  # only its stop tokens are needed; not every checkpoint has a generation_config.json
-            model_config = GenerationConfig.from_pretrained(settings["base_model"])
+            model_config = GenerationConfig.from_pretrained(settings.base_model)
         except OSError:
             model_config = GenerationConfig()
         return vllm_generator(settings, tokenizer), generation_config(settings, model_config, tokenizer)
@@ -271,20 +326,20 @@ def make_generator(settings: dict, tokenizer):
             generation_config(settings, model.generation_config, tokenizer))
 
 
-def vllm_generator(settings: dict, tokenizer):
+def vllm_generator(settings: EvalSettings, tokenizer):
     """A run_batch function backed by vLLM, serving the LoRA adapter directly (no merge needed)."""
     from vllm import LLM, SamplingParams
     from vllm.lora.request import LoRARequest
 
-    adapter = settings["adapter"]
+    adapter = settings.adapter
     lora_options = {"enable_lora": True, "max_lora_rank": read_json(Path(adapter) / "adapter_config.json")["r"]} \
         if adapter else {}
-    llm = LLM(model=settings["base_model"], tokenizer=settings["tokenizer"], dtype="bfloat16", seed=settings["seed"],
-              max_model_len=(settings["max_prompt_length"] or 4096) + settings["max_completion_length"], **lora_options)
+    llm = LLM(model=settings.base_model, tokenizer=settings.tokenizer, dtype="bfloat16", seed=settings.seed,
+              max_model_len=(settings.max_prompt_length or 4096) + settings.max_completion_length, **lora_options)
     lora = LoRARequest("adapter", 1, adapter) if adapter else None
 
     def generate_vllm(prompt_ids, config, seed):
-        params = SamplingParams(temperature=settings["temperature"], top_p=settings["top_p"], seed=seed,
+        params = SamplingParams(temperature=settings.temperature, top_p=settings.top_p, seed=seed,
                                 max_tokens=config.max_new_tokens, stop_token_ids=config.eos_token_id)
         outputs = llm.generate([{"prompt_token_ids": ids} for ids in prompt_ids], params, lora_request=lora,
                                use_tqdm=False)
@@ -296,48 +351,79 @@ def vllm_generator(settings: dict, tokenizer):
 # ----------------------------------------------------------------------------------------------------------------------
 # Scoring and summary
 
-def score(rows: list[dict], completions: list[str], completion_ids: list[list[int]], settings: dict) -> list[dict]:
-    """Each reward from reward.py on each completion, called exactly as GRPOTrainer calls it (conversational
-    completions, data set columns as keyword arguments); `reward` is their weighted sum, None rewards skipped."""
+def reward_functions(settings: EvalSettings) -> dict:
+    """Record key -> reward function: the run's rewards (by registry name, or the custom function's name), plus
+    accuracy and format, which every result reports."""
+    specs = list(dict.fromkeys([*settings.reward_funcs, "accuracy", "format"]))
+    funcs = reward.resolve_reward_funcs(specs, max_completion_length=settings.max_completion_length)
+    return {spec if spec in reward.REWARD_FUNCS else func.__name__: func for spec, func in zip(specs, funcs)}
+
+
+def score(rows: list[dict], completions: list[str], completion_ids: list[list[int]], settings: EvalSettings,
+          funcs: dict) -> list[dict]:
+    """Each reward on each completion, called exactly as GRPOTrainer calls it (conversational completions, data set
+    columns as keyword arguments); `reward` is the weighted sum of the run's rewards, None rewards skipped."""
     kwargs = {"prompts": [r["prompt"] for r in rows], "solution": [r["solution"] for r in rows],
               "completions": [[{"role": "assistant", "content": c}] for c in completions],
-              "completion_ids": completion_ids}
-    names = list(dict.fromkeys([*settings["reward_funcs"], "accuracy", "format"]))  # accuracy/format always reported
-    scores = {name: reward.REWARD_FUNCS[name](**kwargs) for name in names}
+              "completion_ids": completion_ids, "trainer_state": None}
+    scores = {name: func(**kwargs) for name, func in funcs.items()}
+    run_rewards = list(funcs)[:len(settings.reward_funcs)]
     results = []
     for n in range(len(rows)):
-        parts = [(w, scores[name][n]) for name, w in zip(settings["reward_funcs"], settings["reward_weights"])]
-        total = [w * r for w, r in parts if r is not None]
-        results.append({"reward": sum(total) if total else None, **{name: scores[name][n] for name in names}})
+        total = [w * scores[name][n] for name, w in zip(run_rewards, settings.reward_weights)
+                 if scores[name][n] is not None]
+        results.append({"reward": sum(total) if total else None, **{name: scores[name][n] for name in funcs}})
     return results
 
 
-def make_records(batch, ids, tokenizer, config, settings) -> list[dict]:
+def make_records(batch, ids, tokenizer, config, settings: EvalSettings, funcs: dict) -> list[dict]:
     """One output record per completion: what was asked, what came back, and how reward.py scored it."""
     texts = tokenizer.batch_decode(ids, skip_special_tokens=True)  # as GRPOTrainer decodes
-    scores = score([row for row, _ in batch], texts, ids, settings)
+    scores = score([row for row, _ in batch], texts, ids, settings, funcs)
     return [{"index": row["index"], "sample": j, "prompt": row["prompt"], "completion": text,
              "solution": row["solution"], "extracted_answer": reward.extract_answer(text), **scored,
              "completion_tokens": len(x),  # EOS included, as in GRPOTrainer's completion length
-             "truncated": len(x) >= settings["max_completion_length"] and x[-1] not in config.eos_token_id}
+             "truncated": len(x) >= settings.max_completion_length and x[-1] not in config.eos_token_id}
             for (row, j), text, x, scored in zip(batch, texts, ids, scores)]
 
 
-def summarize(settings: dict, samples: list[dict], num_problems: int, skipped: int, timing: dict) -> dict:
+def make_batches(rows: list[dict], settings: EvalSettings) -> list[list[tuple[dict, int]]]:
+    """(row, sample number) pairs in batches, longest prompts first: batches hold similar lengths (little padding),
+    and an out-of-memory error shows at once."""
+    order = sorted(rows, key=lambda r: -len(r["prompt_ids"]))
+    items = [(row, j) for row in order for j in range(settings.num_samples)]
+    return [items[b:b + settings.batch_size] for b in range(0, len(items), settings.batch_size)]
+
+
+def generate_records(model, tokenizer, rows: list[dict], settings: EvalSettings) -> list[dict]:
+    """Every record for `rows` with an in-memory model, no files: what held-out evaluation during training uses, with
+    the batches, seeds, decoding and scoring of `evaluate`, so both give the same figures."""
+    config = generation_config(settings, model.generation_config, tokenizer)
+    funcs = reward_functions(settings)
+    records = []
+    for b, batch in enumerate(make_batches(rows, settings)):
+        ids = generate(model, [r["prompt_ids"] for r, _ in batch], config, settings.seed + b)
+        records += make_records(batch, ids, tokenizer, config, settings, funcs)
+    return sorted(records, key=lambda rec: (rec["index"], rec["sample"]))
+
+
+def summarize(settings: EvalSettings, samples: list[dict], num_problems: int, skipped: int, timing: dict) -> dict:
     def mean(values):
         values = [v for v in values if v is not None]
         return sum(values) / len(values) if values else None
 
     scored = [s["accuracy"] for s in samples if s["accuracy"] is not None]
-    k = settings["num_samples"]
+    k = settings.num_samples
     summary = {
-        **settings,
+        **settings.key(),
+        "setting_sources": settings.sources,
         "num_problems": num_problems,
         "skipped_prompts": skipped,
         "num_completions": len(samples),
         "accuracy": mean(scored),
         "correct": sum(scored),
         "scored": len(scored),  # completions whose reference could be parsed
+        "unscored_references": len({s["index"] for s in samples if s["accuracy"] is None}),
         "format_mean": mean(s["format"] for s in samples),
         "reward_mean": mean(s["reward"] for s in samples),
         "truncated_fraction": mean(float(s["truncated"]) for s in samples),
@@ -370,7 +456,11 @@ def partial_path(output_file: str) -> Path:
     return Path(output_file + ".partial.jsonl")
 
 
-def read_partial(path: Path, settings: dict) -> dict:
+def differing(header: dict, settings: EvalSettings) -> list[str]:
+    return [key for key, value in settings.key().items() if header.get(key) != value]
+
+
+def read_partial(path: Path, settings: EvalSettings) -> dict:
     """Finished records by (index, sample), after checking they were made with these settings. A torn last line
     (the process was killed mid-write) is dropped; the file is rewritten clean so appends stay valid JSON lines."""
     if not path.exists():
@@ -380,7 +470,7 @@ def read_partial(path: Path, settings: dict) -> dict:
         header = json.loads(lines[0])["settings"]
     except (IndexError, ValueError, KeyError, TypeError):
         raise UsageError(f"{path} is not a partial result file of eval.py: delete it or choose another --output_file")
-    differs = [key for key in settings if header.get(key) != json.loads(json.dumps(settings[key]))]
+    differs = differing(header, settings)
     if differs:
         raise UsageError(f"{path} holds results made with different settings ({', '.join(differs)}): re-run with the "
                          "same settings to resume, or delete it or choose another --output_file to start afresh")
@@ -391,60 +481,88 @@ def read_partial(path: Path, settings: dict) -> dict:
             done[record["index"], record["sample"]] = record
         except (ValueError, KeyError, TypeError):
             continue
-    write_atomically(path, "".join(json.dumps(x) + "\n" for x in [{"settings": settings}, *done.values()]))
+    write_atomically(path, "".join(json.dumps(x) + "\n" for x in [{"settings": settings.key()}, *done.values()]))
     return done
 
+
+def check_output_file(path: Path, settings: EvalSettings, overwrite: bool) -> None:
+    """Never replace a result made with other settings unless asked: a baseline, another split or another model
+    must not silently take the place of an earlier result."""
+    if overwrite or not path.exists():
+        return
+    try:
+        header = json.loads(path.read_text())["summary"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UsageError(f"{path} exists and is not an eval.py result: pass --overwrite to replace it, or choose "
+                         "another --output_file") from None
+    differs = differing(header, settings)
+    if differs:
+        raise UsageError(f"{path} holds results made with other settings ({', '.join(differs[:4])}): pass --overwrite "
+                         "to replace it, or choose another --output_file")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 
 def evaluate(args: EvalArguments) -> dict:
     """Generate, score and write `args.output_file`; returns `{"summary": {...}, "samples": [...]}`."""
     start = time.time()
     settings = resolve_settings(args)
+    output_file = args.output_file or default_output_file(args)
+    check_output_file(Path(output_file), settings, args.overwrite)
+    funcs = reward_functions(settings)
     tokenizer = load_tokenizer(settings)
     rows, skipped = load_prompts(settings, tokenizer)
     if skipped:
         print(f"skipped {skipped} of {len(rows) + skipped} prompts longer than --max_prompt_length "
-              f"{settings['max_prompt_length']} tokens (as training does); raise it to keep them")
+              f"{settings.max_prompt_length} tokens (as training does); raise it to keep them")
 
-    # Longest prompts first: batches hold similar lengths (little padding) and an out-of-memory error shows at once.
-    k = settings["num_samples"]
-    order = sorted(rows, key=lambda r: -len(r["prompt_ids"]))
-    items = [(row, j) for row in order for j in range(k)]
-    batches = [items[b:b + args.batch_size] for b in range(0, len(items), args.batch_size)]
-
-    partial = partial_path(args.output_file)
+    batches = make_batches(rows, settings)
+    total = sum(map(len, batches))
+    partial = partial_path(output_file)
     done = read_partial(partial, settings)
     todo = [(b, batch) for b, batch in enumerate(batches) if any((r["index"], j) not in done for r, j in batch)]
     if done:
-        print(f"resuming from {partial}: {len(done)} of {len(items)} completions already done")
+        print(f"resuming from {partial}: {len(done)} of {total} completions already done")
 
-    new_tokens, gen_time = 0, 0.0  # this invocation's: generate + decode + score + save, model loading excluded
+    new_tokens, gen_time = 0, 0.0  # this invocation's generation loop, model loading and warm-up excluded
     if todo:
         run_batch, config = make_generator(settings, tokenizer)
-        bar = tqdm(total=len(items), initial=len(done), desc="eval", unit="completion", dynamic_ncols=True)
+        if torch.cuda.is_available():  # CUDA's first call pays kernel selection: keep it out of the timed figure
+            run_batch([todo[0][1][0][0]["prompt_ids"]], GenerationConfig(**{**config.to_dict(), "max_new_tokens": 2}),
+                      0)
+        bar = tqdm(total=total, initial=len(done), desc="eval", unit="completion", dynamic_ncols=True)
         if not partial.exists():  # created only now, so a run that fails while loading leaves nothing behind
-            write_atomically(partial, json.dumps({"settings": settings}) + "\n")
-        with open(partial, "a") as out:
+            write_atomically(partial, json.dumps({"settings": settings.key()}) + "\n")
+
+        def save(batch, ids):  # decode, score and append while the next batch generates
+            records = [rec for rec in make_records(batch, ids, tokenizer, config, settings, funcs)
+                       if (rec["index"], rec["sample"]) not in done]
+            out.write("".join(json.dumps(rec) + "\n" for rec in records))
+            out.flush()  # a killed process loses at most the batches in flight
+            os.fsync(out.fileno())
+            done.update({(rec["index"], rec["sample"]): rec for rec in records})
+            bar.update(len(records))
+
+        t0 = time.time()
+        with open(partial, "a") as out, ThreadPoolExecutor(max_workers=1) as scorer:
+            pending = None
             for b, batch in todo:
-                t0 = time.time()
                 # Seeded per batch, not once per run: a resumed run samples each batch exactly as an uninterrupted one.
-                ids = run_batch([r["prompt_ids"] for r, _ in batch], config, settings["seed"] + b)
-                records = [rec for rec in make_records(batch, ids, tokenizer, config, settings)
-                           if (rec["index"], rec["sample"]) not in done]
-                out.write("".join(json.dumps(rec) + "\n" for rec in records))
-                out.flush()  # a killed process loses at most the batch in flight
-                os.fsync(out.fileno())
-                done.update({(rec["index"], rec["sample"]): rec for rec in records})
-                gen_time += time.time() - t0
+                ids = run_batch([r["prompt_ids"] for r, _ in batch], config, settings.seed + b)
                 new_tokens += sum(map(len, ids))
-                bar.update(len(records))
-                bar.set_postfix(tok_s=f"{new_tokens / gen_time:.0f}")
+                if pending is not None:
+                    pending.result()  # re-raises a scoring error here
+                pending = scorer.submit(save, batch, ids)
+                bar.set_postfix(tok_s=f"{new_tokens / (time.time() - t0):.0f}")
+            pending.result()
+        gen_time = time.time() - t0
         bar.close()
 
     samples = [done[key] for key in sorted(done)]
     timing = {"wall_time_s": round(time.time() - start, 2), "generation_time_s": round(gen_time, 2),
               "tokens_per_second": round(new_tokens / gen_time, 1) if gen_time else None}
     result = {"summary": summarize(settings, samples, len(rows), skipped, timing), "samples": samples}
-    write_atomically(Path(args.output_file), json.dumps(result, indent=1))
+    write_atomically(Path(output_file), json.dumps(result, indent=1))
     partial.unlink(missing_ok=True)
     return result
 
@@ -456,6 +574,10 @@ def print_summary(summary: dict, output_file: str) -> None:
     print(f"results: {output_file}\nmodel: {model}")
     print(f"data: {summary['dataset_id']}, split {summary['split']}: {summary['num_problems']} problems x {k} "
           f"completion(s), {summary['skipped_prompts']} prompts skipped as too long")
+    inherited = ", ".join(f"{name} ({source})" for name, source in summary["setting_sources"].items())
+    print(f"prompt settings from: {inherited}")
+    if summary["unscored_references"]:
+        print(f"{summary['unscored_references']} problems have no parseable reference: not scored for accuracy")
     print(f"time: {summary['wall_time_s']}s, {summary['tokens_per_second']} generated tokens/s")
     keys = ["format_mean", "reward_mean", "truncated_fraction", "completion_tokens_mean", f"pass@{k}", f"maj@{k}"]
     print("  ".join(f"{key}: {summary[key]:.4f}" for key in keys if summary.get(key) is not None))
@@ -478,12 +600,7 @@ def parse_args(argv: list[str] | None) -> EvalArguments:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import datasets
-    import transformers
-
-    # On the command line our own bar is the one to watch; the libraries' loading bars are noise around it.
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
+    quiet_library_warnings()  # our own bar is the one to watch; the libraries' loading bars are noise around it
     args = None
     try:
         args = parse_args(argv)
@@ -492,10 +609,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        where = partial_path(args.output_file) if args else "the partial file"
+        where = partial_path(args.output_file or default_output_file(args)) if args and args.model_dir else \
+            "the partial file"
         print(f"interrupted: finished batches are kept in {where}; re-run the same command to resume", file=sys.stderr)
         return 130
-    print_summary(result["summary"], args.output_file)
+    print_summary(result["summary"], args.output_file or default_output_file(args))
     return 0
 
 

@@ -1,16 +1,21 @@
-"""Command line for GRPO + LoRA math training.
+"""Command line for GRPO + LoRA math training. Every way to launch it:
 
+    python main.py --demo                               # offline: tiny model + synthetic data, shows GRPO learning
     python main.py --model_id Qwen/Qwen2.5-0.5B-Instruct --dataset_id AI-MO/NuminaMath-TIR --output_dir ckpts/run
-    python main.py --demo                      # offline: tiny model + synthetic data, shows GRPO learning
-    python main.py --config run.yaml --beta 0.04
+    python main.py --check <the same options>           # preflight: loads tokenizer, data and rewards, trains nothing
+    python main.py --config run.yaml --beta 0.04        # options from YAML; the command line wins
+    accelerate launch --config_file deepspeed_configs/zero2.yaml main.py <options>    # several GPUs (also zero3, ddp)
+    accelerate launch --config_file deepspeed_configs/deepspeed_json.yaml \\
+        --deepspeed_config_file deepspeed_configs/ds_config_zero2.json main.py <options>
 
-Options come from three dataclasses: `ScriptArguments` (data and rewards, ours), `TrainConfig` (TRL's
-`GRPOConfig`, so every GRPO/Trainer option such as --beta, --temperature, --loss_type, --use_vllm works, with
-defaults tuned below) and `ModelArguments` (TRL's `ModelConfig`: model id and LoRA flags). `--config run.yaml`
-sets any of them from YAML; the command line wins.
+Options come from three dataclasses: `ScriptArguments` (data, rewards, evaluation: ours), `TrainConfig` (TRL's
+`GRPOConfig`, so every GRPO/Trainer option such as --beta, --temperature, --loss_type, --use_vllm works, with defaults
+tuned below) and `ModelArguments` (TRL's `ModelConfig`: model id, LoRA and quantization flags).
 """
 from __future__ import annotations
 
+import argparse
+import difflib
 import importlib.util
 import os
 import sys
@@ -19,9 +24,10 @@ from dataclasses import dataclass, field
 import torch
 from trl import GRPOConfig, ModelConfig, TrlParser
 
+import reward
 from data_utils import SYSTEM_PROMPT
-from errors import UsageError
-from distributed import reconcile_with_launcher, world_size
+from distributed import is_main_process, reconcile_with_launcher, world_size
+from errors import UsageError, quiet_library_warnings
 
 
 @dataclass
@@ -42,27 +48,45 @@ class ScriptArguments:
     system_prompt: str = field(
         default=SYSTEM_PROMPT, metadata={"help": "System prompt asking for <think>...</think><answer>...</answer>."}
     )
+    # 512 keeps nearly all of NuminaMath-TIR's prompts with the default system prompt; longer ones are dropped and
+    # counted rather than truncated (cutting a prompt would cut off the question or the instructions).
     max_prompt_length: int | None = field(
         default=512,
-        metadata={"help": "Drop training prompts longer than this many chat-formatted tokens (0/None keeps all)."},
+        metadata={"help": "Drop training prompts longer than this many chat-formatted tokens (0 keeps all)."},
     )
     reward_funcs: list[str] = field(
-        default_factory=lambda: ["format", "accuracy"],
-        metadata={"help": "Reward names from reward.REWARD_FUNCS, weighted by --reward_weights."},
+        default_factory=lambda: list(reward.DEFAULT_REWARDS),
+        metadata={"help": "Rewards: names (format, accuracy, overlong), a file function (my_rewards.py:brevity) or "
+                  "an import path (my_pkg.rewards.brevity); weighted by --reward_weights."},
     )
+    overlong_buffer: int | None = field(
+        default=None, metadata={"help": "Tokens before --max_completion_length where the 'overlong' reward starts "
+                                "to punish (default: a quarter of --max_completion_length)."})
+    eval_dataset_id: str | None = field(
+        default=None, metadata={"help": "Held-out data scored every --eval_steps steps (greedy, eval.py's scoring); "
+                                "giving it turns held-out evaluation on. Same formats as --dataset_id."})
+    eval_split: str = field(default="test", metadata={"help": "Held-out split, slicing allowed: 'test', 'test[:200]'."})
+    eval_prompt_column: str | None = field(default=None, metadata={"help": "Default: --prompt_column."})
+    eval_solution_column: str | None = field(default=None, metadata={"help": "Default: --solution_column."})
+    eval_max_samples: int = field(
+        default=200, metadata={"help": "Held-out problems scored each time (the first N that fit; 0: all)."})
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Delete --output_dir first instead of resuming or refusing."}
     )
+    check: bool = field(
+        default=False, metadata={"help": "Preflight: load tokenizer, data and rewards, print a report, train nothing."})
     demo: bool = field(
         default=False,
         metadata={"help": "Offline demo: build a tiny model and synthetic data under --output_dir (default "
-                  "ckpts/demo), evaluate, train with GRPO+LoRA, evaluate again."},
+                  "ckpts/demo), evaluate, train with GRPO+LoRA, evaluate again. Takes --output_dir, --seed."},
     )
 
 
 @dataclass
 class TrainConfig(GRPOConfig):
     """TRL's GRPOConfig with this project's defaults (every GRPOConfig/TrainingArguments option still works)."""
+
+    collected = None  # a list while parsing for --check: problems are gathered there instead of raised (not a field)
 
     output_dir: str = field(default="ckpts/grpo", metadata={"help": "Where checkpoints and the adapter go."})
     per_device_train_batch_size: int = field(
@@ -90,34 +114,55 @@ class TrainConfig(GRPOConfig):
         # TRL defaults bf16 to True, which refuses to start without a GPU: make precision automatic instead.
         if self.bf16 is None:
             self.bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported() and not (self.fp16 or self.use_cpu)
-        if (self.bf16 or self.fp16 or self.use_vllm) and not torch.cuda.is_available():
-            wanted = "--use_vllm" if self.use_vllm else ("--bf16" if self.bf16 else "--fp16")
-            raise UsageError(f"{wanted} needs a CUDA GPU but none is available: drop {wanted} to train in fp32 "
-                             "on CPU (precision is chosen automatically)")
-        if "wandb" in (self.report_to or []) and importlib.util.find_spec("wandb") is None:
-            raise UsageError("--report_to wandb needs the wandb package: pip install wandb (or use --report_to "
-                             "tensorboard)")
-        reconcile_with_launcher(self)  # agree with accelerate/DeepSpeed's accumulation before checking the batch
-        check_generation_batch(self)
+        problems = config_problems(self)
+        if self.collected is not None:  # --check lists every problem instead of stopping at the first
+            self.collected.extend(problems)
+            if problems:
+                return
+        for problem in problems:
+            raise UsageError(problem)
         super().__post_init__()
 
 
-def check_generation_batch(args) -> None:
+def config_problems(args) -> list[str]:
+    """Every option combination that cannot run, as one-line messages (the preflight lists them all)."""
+    problems = []
+    if (args.bf16 or args.fp16 or args.use_vllm) and not torch.cuda.is_available():
+        wanted = "--use_vllm" if args.use_vllm else ("--bf16" if args.bf16 else "--fp16")
+        problems.append(f"{wanted} needs a CUDA GPU but none is available: drop {wanted} to train in fp32 on CPU "
+                        "(precision is chosen automatically)")
+    if "wandb" in (args.report_to or []) and importlib.util.find_spec("wandb") is None:
+        problems.append("--report_to wandb needs the wandb package: pip install wandb (or use --report_to tensorboard)")
+    for name, value, low in [("--learning_rate", args.learning_rate, 0), ("--num_generations", args.num_generations, 2),
+                             ("--per_device_train_batch_size", args.per_device_train_batch_size, 1),
+                             ("--max_completion_length", args.max_completion_length, 1)]:
+        if value is not None and value < low or (name == "--learning_rate" and value <= 0):
+            problems.append(f"{name} {value} is out of range: it must be {'positive' if low == 0 else f'at least {low}'}"
+                            + (" (GRPO compares completions within a group)" if name == "--num_generations" else ""))
+    try:
+        reconcile_with_launcher(args)  # agree with accelerate/DeepSpeed's accumulation before checking the batch
+    except UsageError as err:
+        problems.append(str(err))
+    problems += generation_batch_problems(args)
+    return problems
+
+
+def generation_batch_problems(args) -> list[str]:
     """GRPO scores whole groups: per-device batch x processes x accumulation must be a multiple of G."""
     steps = args.steps_per_generation or args.gradient_accumulation_steps
     world = world_size()
     batch = args.generation_batch_size or args.per_device_train_batch_size * world * steps
-    if args.num_generations and batch % args.num_generations:
-        raise UsageError(
-            f"generation batch {batch} (= --per_device_train_batch_size {args.per_device_train_batch_size} x "
-            f"{world} process(es) x {steps} accumulation steps) is not divisible by --num_generations "
-            f"{args.num_generations}: make --batch_size a multiple of {args.num_generations}, or change --num_generations"
-        )
+    if args.num_generations and args.num_generations > 0 and batch % args.num_generations:
+        return [f"generation batch {batch} (= --per_device_train_batch_size {args.per_device_train_batch_size} x "
+                f"{world} process(es) x {steps} accumulation steps) is not divisible by --num_generations "
+                f"{args.num_generations}: make --batch_size a multiple of {args.num_generations}, or change "
+                "--num_generations"]
+    return []
 
 
 @dataclass
 class ModelArguments(ModelConfig):
-    """TRL's ModelConfig (model loading and LoRA flags) with the seed's --model_id and LoRA on by default."""
+    """TRL's ModelConfig (model loading, LoRA and quantization flags) with the seed's --model_id and LoRA on."""
 
     model_name_or_path: str | None = field(
         default="Qwen/Qwen2.5-0.5B-Instruct",
@@ -126,16 +171,91 @@ class ModelArguments(ModelConfig):
     use_peft: bool = field(default=True, metadata={"help": "Train a LoRA adapter (False: full fine-tuning)."})
 
 
+# --help shows these first, in this order and with these short texts; TRL's full list follows under its own heading.
+OUR_OPTIONS = {
+    "Model and data": ["model_name_or_path", "dataset_id", "dataset_config", "dataset_split", "prompt_column",
+                       "solution_column", "system_prompt", "max_prompt_length"],
+    "Training": ["output_dir", "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+                 "num_generations", "gradient_accumulation_steps", "max_completion_length", "warmup_steps",
+                 "temperature", "beta", "logging_steps", "save_steps", "save_strategy", "seed", "report_to",
+                 "resume_from_checkpoint", "overwrite_output_dir", "bf16", "gradient_checkpointing"],
+    "Rewards": ["reward_funcs", "reward_weights", "overlong_buffer"],
+    "Held-out evaluation during training": ["eval_dataset_id", "eval_split", "eval_steps", "eval_max_samples",
+                                            "eval_prompt_column", "eval_solution_column"],
+    "LoRA and quantization": ["lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "load_in_4bit",
+                              "load_in_8bit"],
+    "Modes": ["config", "check", "demo"],
+}
+SHORT_HELP = {
+    "num_train_epochs": "Epochs over the training prompts (--max_steps wins when > 0).",
+    "max_steps": "Total optimizer steps; -1: from --num_train_epochs.",
+    "gradient_accumulation_steps": "Steps per optimizer update.",
+    "temperature": "Sampling temperature of the GRPO completions.",
+    "beta": "KL penalty coefficient (0: no reference model).",
+    "save_strategy": "'steps', 'epoch' or 'no'.",
+    "seed": "Random seed.",
+    "resume_from_checkpoint": "Resume from this checkpoint directory (default: the last complete one in --output_dir).",
+    "gradient_checkpointing": "Recompute activations in the backward pass: less memory, slower.",
+    "reward_weights": "One weight per reward (default 1.0 each).",
+    "eval_steps": "Held-out evaluation every N steps (default: --save_steps, so each checkpoint has its figure).",
+    "lora_r": "LoRA rank.", "lora_alpha": "LoRA alpha.", "lora_dropout": "LoRA dropout.",
+    "lora_target_modules": "Modules to adapt, e.g. q_proj v_proj, or all-linear (default: PEFT's for the model).",
+    "load_in_4bit": "QLoRA: load the base model in 4-bit (bitsandbytes).",
+    "load_in_8bit": "Load the base model in 8-bit (bitsandbytes).",
+}
+
+
 class Parser(TrlParser):
+    config_path = None
+
+    def __init__(self, dataclass_types):
+        super().__init__(dataclass_types, formatter_class=argparse.RawDescriptionHelpFormatter,
+                         description="GRPO + LoRA math training. Our options first; every TRL option after them.")
+        self.add_argument("--config", help="YAML file of options (keys are option names); the command line wins.")
+        self.organise_help()
+
+    def organise_help(self) -> None:
+        """Move our options into short groups at the top of --help; everything else stays under one heading."""
+        by_dest = {action.dest: action for action in self._actions}
+        rest = self.add_argument_group("All other options (TRL GRPOConfig, transformers TrainingArguments, ModelConfig)")
+        ours = {}
+        for title, dests in OUR_OPTIONS.items():
+            group = self.add_argument_group(title)
+            for dest in dests:
+                action = by_dest[dest]
+                ours[id(action)] = action
+                action.help = SHORT_HELP.get(dest, action.help)
+                group._group_actions.append(action)
+        for group in self._action_groups:
+            if group.title not in OUR_OPTIONS:
+                group._group_actions[:] = [a for a in group._group_actions if id(a) not in ours]
+        rest._group_actions[:] = [a for g in self._action_groups if g.title not in OUR_OPTIONS and g is not rest
+                                  for a in g._group_actions if a.option_strings and a.dest != "help"]
+        self._action_groups[:] = [g for g in self._action_groups if g.title in OUR_OPTIONS] + [rest]
+
+    def option_names(self) -> list[str]:
+        return [opt for action in self._actions for opt in action.option_strings if opt.startswith("--")]
+
+    def suggest(self, name: str) -> str:
+        close = difflib.get_close_matches("--" + name.lstrip("-").split("=")[0], self.option_names(), n=1)
+        return f" (did you mean {close[0]}?)" if close else ""
+
     def set_defaults_with_config(self, **kwargs):
         # YAML keys may use any spelling of an option (model_id, batch_size, warmup_ratio), not only its dest.
         dest_of = {opt.lstrip("-"): action.dest for action in self._actions for opt in action.option_strings}
+        unknown = [key for key in kwargs if key not in dest_of and key != "env"]
+        if unknown:
+            raise UsageError(f"{self.config_path}: unknown key {unknown[0]!r}{self.suggest(unknown[0])}; keys are "
+                             "option names without the dashes (see python main.py --help)")
         return super().set_defaults_with_config(**{dest_of.get(key, key): value for key, value in kwargs.items()})
 
     def error(self, message):
         # argparse's default prints ~150 lines of usage (GRPOConfig has that many options) before the error.
-        print(f"error: {message} (see python main.py --help)", file=sys.stderr)
-        sys.exit(2)
+        if message.startswith("unrecognized arguments: "):
+            flags = message.split(": ", 1)[1].split()
+            flag = next((f for f in flags if f.startswith("-")), flags[0])
+            message = f"unknown option {flag}{self.suggest(flag)}"
+        raise UsageError(f"{message} (see python main.py --help)")
 
 
 def make_parser():
@@ -144,39 +264,66 @@ def make_parser():
 
 def parse_args(argv: list[str] | None = None):
     """Parse argv (and `--config file.yaml`) into (ScriptArguments, TrainConfig, ModelArguments)."""
+    import yaml
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = make_parser()
     if "--config" in argv:
         i = argv.index("--config")
         if i + 1 >= len(argv) or not os.path.isfile(argv[i + 1]):
-            raise UsageError(f"--config needs an existing YAML file, got {argv[i + 1:i + 2] or 'nothing'}")
+            raise UsageError(f"--config needs an existing YAML file, got {argv[i + 1] if i + 1 < len(argv) else 'nothing'}")
+        parser.config_path = argv[i + 1]
+    TrainConfig.collected = [] if "--check" in argv else None
     try:
-        return make_parser().parse_args_and_config(argv)
-    except ValueError as err:  # TRL/transformers option validation, e.g. an unknown key in the YAML file
+        return tuple(parser.parse_args_and_config(argv)[:3])  # [3] would be --config's own (already used) value
+    except yaml.YAMLError as err:
+        raise UsageError(f"{parser.config_path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    except ValueError as err:  # TRL/transformers option validation
         message = str(err).strip().splitlines()[0]
-        if "not used by the HfArgumentParser" in message:
-            message = f"unknown option(s) {message.split(': ', 1)[1]}: see python main.py --help"
+        if "must contain a YAML mapping" in message:
+            message = f"{parser.config_path} must hold option: value lines (a YAML mapping)"
         raise UsageError(message) from None
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_library_warnings()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if "--demo" in argv:
+        script_args, training_args, model_args = parse_args(argv)
+        if script_args.demo:
             from demo import run_demo
 
-            return run_demo(argv)
-        script_args, training_args, model_args = parse_args(argv)
-        from train import train
+            return run_demo(demo_options(argv, training_args), train_from_argv=lambda a: run_training(*parse_args(a)))
+        if script_args.check:
+            from preflight import preflight
 
-        train(script_args, training_args, model_args)
+            return preflight(script_args, training_args, model_args)
+        run_training(script_args, training_args, model_args)
     except UsageError as err:
-        if os.environ.get("LOCAL_RANK", "0") == "0":  # under accelerate launch: once per machine, not once per rank
+        if is_main_process():  # under accelerate launch: once, not once per rank
             print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: re-run the same command to resume from the last checkpoint", file=sys.stderr)
         return 130
     return 0
+
+
+def run_training(script_args, training_args, model_args):
+    from train import train
+
+    return train(script_args, training_args, model_args)
+
+
+def demo_options(argv: list[str], training_args) -> dict:
+    """--demo takes --output_dir and --seed; any other option would be silently ignored, so it is refused."""
+    given = {a.split("=")[0] for a in argv if a.startswith("--")} - {"--demo"}
+    extra = sorted(given - {"--output_dir", "--seed"})
+    if extra:
+        raise UsageError(f"--demo takes only --output_dir and --seed, not {', '.join(extra)}: the demo chooses its own "
+                         "settings (run main.py without --demo to train with yours)")
+    return {"output_dir": training_args.output_dir if "--output_dir" in given else "ckpts/demo",
+            "seed": training_args.seed}
 
 
 if __name__ == "__main__":

@@ -1,23 +1,30 @@
-"""One GRPO + LoRA run: data -> model -> GRPOTrainer -> adapter, tokenizer and run_config.json in --output_dir."""
+"""One GRPO + LoRA run: data -> model -> GRPOTrainer -> adapter, tokenizer, run_config.json and a report in
+--output_dir."""
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import shlex
 import shutil
+import sys
+import time
 from pathlib import Path
 
+import reward
+from data_utils import filter_by_prompt_length, format_dataset, load_math_dataset
+from distributed import is_main_process, world_size
 from errors import UsageError
-from data_utils import (filter_by_prompt_length, format_dataset, load_chat_tokenizer,
-                        load_math_dataset, load_pretrained)
-from distributed import world_size
-from runs import RUN_CONFIG, is_finished_run, last_complete_checkpoint, package_versions, write_json
+from models import load_chat_tokenizer, load_policy, lora_config
+from runs import RUN_CONFIG, is_finished_run, last_complete_checkpoint, package_versions, read_json, write_json
+
 
 def train(script_args, training_args, model_args) -> Path:
     """Train and save; returns the output directory. Raises UsageError for anything the user can fix."""
-    import reward
-
-    reward_funcs = resolve_rewards(script_args.reward_funcs, training_args.reward_weights, reward.REWARD_FUNCS)
+    started = time.time()
+    reward_funcs = reward.resolve_reward_funcs(
+        script_args.reward_funcs, training_args.reward_weights,
+        max_completion_length=training_args.max_completion_length, overlong_buffer=script_args.overlong_buffer)
     output_dir = Path(training_args.output_dir)
     resume = prepare_output_dir(output_dir, training_args, script_args.overwrite_output_dir)
 
@@ -25,44 +32,90 @@ def train(script_args, training_args, model_args) -> Path:
         # Recorded in adapter_config.json: an absolute path lets eval.py find the base from any directory.
         model_args.model_name_or_path = str(Path(model_args.model_name_or_path).expanduser().resolve())
     tokenizer = load_chat_tokenizer(model_args.model_name_or_path, "--model_id", revision=model_args.model_revision)
-    dataset = load_math_dataset(script_args.dataset_id, script_args.dataset_split, script_args.dataset_config)
-    dataset = format_dataset(dataset, script_args.system_prompt, script_args.prompt_column, script_args.solution_column)
-    dataset, dropped = filter_by_prompt_length(dataset, tokenizer, script_args.max_prompt_length)
-    if training_args.process_index == 0:
-        print(f"max_prompt_length={script_args.max_prompt_length}: kept {len(dataset)} prompts, "
-              f"dropped {dropped} longer than that")
-    if len(dataset) == 0:
-        raise UsageError(f"no training prompt fits --max_prompt_length {script_args.max_prompt_length}: raise it")
+    dataset = load_training_prompts(script_args, tokenizer)
+    held_out = held_out_eval(script_args, training_args, model_args, tokenizer)
 
     from trl import GRPOTrainer
+    from transformers import ProgressCallback
+
+    # One TensorBoard folder per output_dir (transformers makes a new runs/<time>_<host> at every start), so a resumed
+    # run continues the same curves instead of starting a second folder.
+    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(output_dir / "runs"))
+
+    from heldout import ReadableProgress
 
     trainer = GRPOTrainer(
-        model=load_model(model_args, training_args),
+        model=load_policy(model_args, training_args),
         reward_funcs=reward_funcs,
         args=training_args,
         train_dataset=dataset,
         processing_class=tokenizer,  # without it TRL loads a tokenizer that may lack the chat template
         peft_config=lora_config(model_args),
     )
-    if resume and trainer.is_world_process_zero():
+    if trainer.pop_callback(ProgressCallback):  # absent with --disable_tqdm
+        trainer.add_callback(ReadableProgress())
+    if held_out:  # after the progress bar, so the bar exists to print the step-0 figures
+        held_out.trainer = trainer
+        trainer.add_callback(held_out)
+    if resume and is_main_process():
         print(f"Resuming from {Path(resume).name}")
-    save_run_config(trainer, script_args, training_args, model_args, finished=False)
+    save_run_config(script_args, training_args, model_args, finished=False)
     trainer.train(resume_from_checkpoint=resume)
 
     trainer.save_model(str(output_dir))  # every rank takes part: ZeRO-3 gathers the sharded adapter here
-    if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(str(output_dir))
-    save_run_config(trainer, script_args, training_args, model_args, finished=True)
+    if not is_main_process():
+        return output_dir
+    tokenizer.save_pretrained(str(output_dir))
+    trainer.save_state()  # the run's own trainer_state.json, with the final entry, for the report
+    outcome = {"final_step": trainer.state.global_step, "wall_time_s": round(time.time() - started, 1)}
+    if held_out:
+        outcome.update(held_out.keep_best(output_dir))
+    save_run_config(script_args, training_args, model_args, finished=True, **outcome)
+    import report
+
+    report.write_report(output_dir)  # after the last save: TRL writes its own README.md model card when saving
+    print(report.end_of_run_summary(output_dir))
     return output_dir
 
 
-def resolve_rewards(names, weights, registry):
-    unknown = [n for n in names if n not in registry]
-    if unknown:
-        raise UsageError(f"unknown reward {', '.join(unknown)}: choose --reward_funcs from {', '.join(registry)}")
-    if weights is not None and len(weights) != len(names):
-        raise UsageError(f"{len(names)} --reward_funcs but {len(weights)} --reward_weights: give one weight per reward")
-    return [registry[n] for n in names]
+def load_training_prompts(script_args, tokenizer):
+    dataset = load_math_dataset(script_args.dataset_id, script_args.dataset_split, script_args.dataset_config)
+    dataset = format_dataset(dataset, script_args.system_prompt, script_args.prompt_column, script_args.solution_column)
+    if len(dataset) == 0:
+        raise UsageError(f"split {script_args.dataset_split!r} of {script_args.dataset_id} has no rows: choose "
+                         "another --dataset_split")
+    dataset, dropped, shortest = filter_by_prompt_length(dataset, tokenizer, script_args.max_prompt_length)
+    if is_main_process():
+        print(f"max_prompt_length={script_args.max_prompt_length}: kept {len(dataset)} prompts, "
+              f"dropped {dropped} longer than that")
+    if len(dataset) == 0:
+        raise UsageError(f"no training prompt fits --max_prompt_length {script_args.max_prompt_length}: the shortest "
+                         f"has {shortest} tokens; pass --max_prompt_length {shortest} or more (or a shorter "
+                         "--system_prompt)")
+    unparseable = sum(reward.reference_answer(s) is None for s in dataset["solution"])
+    if unparseable and is_main_process():
+        print(f"{unparseable} of {len(dataset)} references are empty or have no answer: their samples get reward "
+              "None (skipped)")
+    return dataset
+
+
+def held_out_eval(script_args, training_args, model_args, tokenizer):
+    """The held-out evaluation callback when --eval_dataset_id is given, else None."""
+    if not script_args.eval_dataset_id:
+        return None
+    if world_size() > 1:
+        raise UsageError("held-out evaluation during training (--eval_dataset_id) runs in a single process: drop it "
+                         "under accelerate launch and evaluate checkpoints with eval.py")
+    from heldout import HeldOutEval, eval_settings
+
+    # Default: at every checkpoint, so each checkpoint-N has its held-out figure to check with eval.py.
+    every = int(training_args.eval_steps or training_args.save_steps)
+    settings = eval_settings(script_args, training_args, model_args)
+    callback = HeldOutEval(settings, tokenizer, every)
+    if is_main_process():
+        print(f"held-out evaluation: {len(callback.rows)} prompts of {script_args.eval_dataset_id} "
+              f"({script_args.eval_split}), greedy, at step 0 and every {every} steps")
+    return callback
 
 
 def prepare_output_dir(output_dir: Path, training_args, overwrite: bool) -> str | None:
@@ -70,7 +123,7 @@ def prepare_output_dir(output_dir: Path, training_args, overwrite: bool) -> str 
     if overwrite:
         # The main process deletes, the others wait, so no rank sees a half-deleted directory.
         with training_args.main_process_first(desc="clearing --output_dir"):
-            if training_args.process_index == 0 and output_dir.exists():
+            if is_main_process() and output_dir.exists():
                 shutil.rmtree(output_dir)
         return None
     if training_args.resume_from_checkpoint:
@@ -83,55 +136,41 @@ def prepare_output_dir(output_dir: Path, training_args, overwrite: bool) -> str 
     return last_complete_checkpoint(output_dir)
 
 
-def load_model(model_args, training_args):
-    """Load the policy with the dtype and placement the run needs.
-
-    In a single process the model goes straight to the GPU. Under `accelerate launch` (several processes or
-    DeepSpeed) placement is left to accelerate: a `device_map` there triggers DeepSpeed's DeviceMesh assertion.
-    """
+def hardware() -> str:
     import torch
-    from transformers import AutoModelForCausalLM
 
-    dtype = torch.bfloat16 if training_args.bf16 else torch.float16 if training_args.fp16 else torch.float32
-    if model_args.dtype not in (None, "auto"):
-        dtype = getattr(torch, model_args.dtype)
-    distributed = world_size() > 1 or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"
-    device_map = {"": training_args.local_process_index} if torch.cuda.is_available() and not distributed else None
-    return load_pretrained(AutoModelForCausalLM.from_pretrained, model_args.model_name_or_path, "--model_id",
-                           revision=model_args.model_revision, attn_implementation=model_args.attn_implementation,
-                           dtype=dtype, device_map=device_map)
+    if torch.cuda.is_available():
+        return f"{world_size()} x {torch.cuda.get_device_name(0)}"
+    return f"CPU ({os.cpu_count()} cores), {world_size()} process(es)"
 
 
-def lora_config(model_args):
-    """TRL's LoRA config from the flags; `--lora_target_modules all-linear` means PEFT's shorthand, not a module."""
-    from trl import get_peft_config
-
-    config = get_peft_config(model_args)
-    if config is not None and config.target_modules in ({"all-linear"}, ["all-linear"]):
-        config.target_modules = "all-linear"
-    return config
-
-
-def save_run_config(trainer, script_args, training_args, model_args, finished: bool) -> None:
-    """Everything evaluation needs to rebuild the exact prompt, plus versions, written by the main process only."""
-    if not trainer.is_world_process_zero():
+def save_run_config(script_args, training_args, model_args, finished: bool, **outcome) -> None:
+    """Everything evaluation needs to rebuild the exact prompt, plus versions and how the run went; main process
+    only."""
+    if not is_main_process():
         return
+    path = Path(training_args.output_dir) / RUN_CONFIG
     config = {
         "finished": finished,
+        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "model_id": model_args.model_name_or_path,
         "dataset_id": script_args.dataset_id,
         "dataset_split": script_args.dataset_split,
+        "eval_dataset_id": script_args.eval_dataset_id,
+        "eval_split": script_args.eval_split if script_args.eval_dataset_id else None,
         "system_prompt": script_args.system_prompt,
         "prompt_column": script_args.prompt_column,
         "solution_column": script_args.solution_column,
-        "reward_funcs": list(script_args.reward_funcs),
+        "reward_funcs": [reward.recorded_reward_spec(spec) for spec in script_args.reward_funcs],
         "reward_weights": list(training_args.reward_weights or [1.0] * len(script_args.reward_funcs)),
         "max_prompt_length": script_args.max_prompt_length,
         "max_completion_length": training_args.max_completion_length,
         "num_generations": training_args.num_generations,
+        "hardware": hardware(),
+        **outcome,
         "script_args": dataclasses.asdict(script_args),
         "model_args": dataclasses.asdict(model_args),
         "training_args": json.loads(training_args.to_json_string()),
         "versions": package_versions(),
     }
-    write_json(Path(training_args.output_dir) / RUN_CONFIG, config)
+    write_json(path, config)

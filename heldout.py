@@ -1,0 +1,124 @@
+"""What a run shows while it trains: held-out accuracy every N steps (eval.py's own generation and scoring, so the
+figure equals `python eval.py` on that checkpoint), the best adapter so far, and a readable progress line.
+
+Its own module because it is neither building the trainer (train.py) nor evaluating a saved model (eval.py): it
+runs inside the trainer, as transformers callbacks.
+"""
+from __future__ import annotations
+
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+from transformers import ProgressCallback, Trainer, TrainerCallback
+
+import eval as evaluation
+from runs import read_json, write_json
+
+BEST_DIR = "best"  # <output_dir>/best/: the best adapter so far and best.json, so it survives a resume
+FINAL_DIR = "final"  # <output_dir>/final/: the last step's adapter when held-out evaluation chose another
+
+
+def eval_settings(script_args, training_args, model_args) -> evaluation.EvalSettings:
+    """The settings `python eval.py --model_dir <checkpoint> --dataset_id <eval data> --split <eval split>
+    --max_samples N --max_completion_length <training's>` resolves for this run: greedy, the run's prompt, rewards
+    and prompt-length limit, eval.py's default batch size."""
+    defaults = evaluation.EvalArguments()
+    return evaluation.EvalSettings(
+        model_dir=str(Path(training_args.output_dir).resolve()), adapter=None, adapter_sha256=None,
+        base_model=model_args.model_name_or_path, tokenizer=model_args.model_name_or_path,
+        dataset_id=evaluation.absolute(script_args.eval_dataset_id), dataset_config=script_args.dataset_config,
+        split=script_args.eval_split, prompt_column=script_args.eval_prompt_column or script_args.prompt_column,
+        solution_column=script_args.eval_solution_column or script_args.solution_column,
+        system_prompt=script_args.system_prompt, reward_funcs=tuple(script_args.reward_funcs),
+        reward_weights=tuple(float(w) for w in training_args.reward_weights or [1.0] * len(script_args.reward_funcs)),
+        max_prompt_length=script_args.max_prompt_length or None, max_samples=script_args.eval_max_samples or None,
+        max_completion_length=training_args.max_completion_length, num_samples=1, temperature=0.0, top_p=1.0,
+        seed=defaults.seed, batch_size=defaults.batch_size, backend="transformers")
+
+
+@contextmanager
+def adapter_merged(model):
+    """Generate with the LoRA deltas folded into the weights, exactly as eval.py's merged model does (same numbers,
+    so the same greedy tokens), then put the frozen base weights back bit for bit: unmerging by subtraction alone
+    would drift them a little at every evaluation. A quantized base cannot be merged: it generates unmerged."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+    if not layers or not hasattr(model, "merge_adapter") or getattr(model, "is_loaded_in_4bit", False) \
+            or getattr(model, "is_loaded_in_8bit", False):
+        yield
+        return
+    saved = [layer.get_base_layer().weight.detach().clone() for layer in layers]
+    model.merge_adapter()
+    try:
+        yield
+    finally:
+        model.unmerge_adapter()
+        for layer, weight in zip(layers, saved):
+            layer.get_base_layer().weight.data.copy_(weight)
+
+
+class HeldOutEval(TrainerCallback):
+    """Scores the policy on held-out prompts at step 0 and every `eval_steps` steps (and at the last step), logs
+    eval/accuracy, eval/format, eval/completion_length and eval/truncated_fraction, and keeps the best adapter in
+    <output_dir>/best/ (the earliest step wins a tie)."""
+
+    def __init__(self, settings: evaluation.EvalSettings, tokenizer, eval_steps: int):
+        self.settings, self.tokenizer, self.eval_steps = settings, tokenizer, eval_steps
+        self.rows, self.skipped = evaluation.load_prompts(settings, tokenizer)
+        self.trainer = None  # set by train.py once the trainer exists: logging goes through it
+        self.best_dir = Path(settings.model_dir) / BEST_DIR
+        self.best = read_json(self.best_dir / "best.json")  # a resumed run keeps its best so far
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not any("eval/accuracy" in entry for entry in state.log_history):  # a resumed run already has step 0
+            self.evaluate(state)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.eval_steps == 0 or state.global_step == state.max_steps:
+            should_log = control.should_log
+            self.evaluate(state)
+            control.should_log = should_log  # logging resets it, which would swallow this step's training log
+
+    def evaluate(self, state) -> None:
+        model = self.trainer.model
+        was_training = model.training
+        model.eval()
+        with adapter_merged(model):
+            records = evaluation.generate_records(model, self.tokenizer, self.rows, self.settings)
+        if was_training:
+            model.train()
+        summary = evaluation.summarize(self.settings, records, len(self.rows), self.skipped, {})
+        metrics = {"eval/accuracy": summary["accuracy"], "eval/format": summary["format_mean"],
+                   "eval/completion_length": summary["completion_tokens_mean"],
+                   "eval/truncated_fraction": summary["truncated_fraction"]}
+        Trainer.log(self.trainer, metrics)  # the base Trainer's log: GRPOTrainer's would flush its reward window
+        accuracy = summary["accuracy"] or 0.0
+        if not self.best or accuracy > self.best["accuracy"]:
+            self.best = {"step": state.global_step, "accuracy": accuracy}
+            if self.trainer.is_world_process_zero():
+                self.trainer.model.save_pretrained(str(self.best_dir))
+                write_json(self.best_dir / "best.json", self.best)
+
+    def keep_best(self, output_dir: Path) -> dict:
+        """At the end: the last step's adapter moves to <output_dir>/final/, the best one takes its place in
+        <output_dir> (what eval.py and users load by default). Returns {"best_step", "final_step", ...}."""
+        final_dir = output_dir / FINAL_DIR
+        final_dir.mkdir(exist_ok=True)
+        for name in ("adapter_model.safetensors", "adapter_config.json"):
+            shutil.copy2(output_dir / name, final_dir / name)
+            shutil.copy2(self.best_dir / name, output_dir / name)
+        return {"best_step": self.best["step"], "best_accuracy": self.best["accuracy"]}
+
+
+class ReadableProgress(ProgressCallback):
+    """transformers' progress bar, with one aligned line per log instead of a dict of 26 quoted keys. The full dict
+    still goes to trainer_state.json, TensorBoard and W&B."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        from report import format_log_line
+
+        if not state.is_world_process_zero or self.training_bar is None or not logs or "train_runtime" in logs:
+            return  # the end-of-run summary replaces the final runtime dict
+        self.training_bar.write(format_log_line(logs, state.global_step, state.max_steps))

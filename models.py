@@ -1,0 +1,127 @@
+"""Loading models and chat tokenizers, for training and evaluation alike: one place decides precision, placement,
+quantization (QLoRA) and the LoRA config, and turns the libraries' loading errors into one-line UsageErrors."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import warnings
+from pathlib import Path
+
+from errors import UsageError, first_line, offline_or_network_error
+
+
+def looks_local(name: str) -> bool:
+    """A path rather than a hub id ('org/name'): explicit prefix, deeper nesting, or a first part that is local."""
+    return (name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).expanduser().exists()
+            or ("/" in name and Path(name.split("/")[0]).is_dir()))
+
+
+def load_pretrained(load, name: str, flag: str, **kwargs):
+    """`load(name, **kwargs)` (a `from_pretrained`), turning 'missing', 'offline' and 'broken' into one-line
+    UsageErrors that name the flag to fix."""
+    path = Path(name).expanduser()
+    if looks_local(name) and not path.exists():
+        raise UsageError(f"{flag} {name} does not exist: pass a model directory or a hub id")
+    if path.is_dir() and not (path / "config.json").is_file() and not (path / "tokenizer_config.json").is_file():
+        held = ", ".join(sorted(p.name for p in path.iterdir())[:8]) or "nothing"
+        raise UsageError(f"{flag} {name} is not a model directory: expected config.json (a model) or "
+                         f"adapter_config.json (a trained adapter), found {held}")
+    try:
+        return load(name, **kwargs)
+    except (OSError, ValueError) as err:
+        if not path.exists() and offline_or_network_error(err):
+            raise UsageError(f"could not download model {name!r} (offline or unreachable hub): download it where "
+                             f"you have network (`hf download {name}`) and pass its local directory with {flag}") from None
+        raise UsageError(f"could not load {name!r} (given by {flag}): {first_line(err)}") from None
+
+
+def load_chat_tokenizer(name: str, flag: str, **kwargs):
+    """The tokenizer whose chat template turns `data_utils.make_prompt` conversations into the model's prompt."""
+    from transformers import AutoTokenizer
+
+    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, name, flag, **kwargs)
+    if tokenizer.chat_template is None:
+        raise UsageError(f"tokenizer of {name} has no chat template: use a chat/instruct model, or one whose "
+                         f"tokenizer_config.json defines chat_template (given by {flag})")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def auto_dtype(bf16: bool | None = None, fp16: bool = False, explicit: str | None = None):
+    """The weights' dtype: an explicit `--dtype`, else bf16/fp16 as asked, else bf16 on a GPU that supports it
+    (when `bf16` is None, i.e. not decided by the caller), else fp32 (CPU)."""
+    import torch
+
+    if explicit not in (None, "auto"):
+        return getattr(torch, explicit)
+    if bf16 is None:
+        bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return torch.bfloat16 if bf16 else torch.float16 if fp16 else torch.float32
+
+
+def launched_distributed() -> bool:
+    """Several processes, or DeepSpeed: placement then belongs to accelerate."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"
+
+
+def quantization_config(model_args):
+    """TRL's bitsandbytes config for --load_in_4bit / --load_in_8bit (QLoRA), or None; refused where it can't run."""
+    if not (model_args.load_in_4bit or model_args.load_in_8bit):
+        return None
+    flag = "--load_in_4bit" if model_args.load_in_4bit else "--load_in_8bit"
+    if not model_args.use_peft:
+        raise UsageError(f"{flag} trains a LoRA adapter on a frozen quantized model: drop --use_peft false")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise UsageError(f"{flag} needs the bitsandbytes package: pip install bitsandbytes (or drop {flag})")
+    from trl import get_quantization_config
+
+    return get_quantization_config(model_args)
+
+
+def load_policy(model_args, training_args):
+    """The model to train, with the dtype, placement and quantization the run needs.
+
+    In a single process the model goes straight to the GPU. Under `accelerate launch` (several processes or
+    DeepSpeed) placement is left to accelerate: a `device_map` there triggers DeepSpeed's DeviceMesh assertion.
+    A quantized model is always given a device_map (bitsandbytes places it while loading)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = auto_dtype(training_args.bf16, training_args.fp16, model_args.dtype)
+    quantization = quantization_config(model_args)
+    device_map = None
+    if (torch.cuda.is_available() and not launched_distributed()) or quantization is not None:
+        device_map = {"": training_args.local_process_index if torch.cuda.is_available() else "cpu"}
+    kwargs = {"quantization_config": quantization} if quantization is not None else {}
+    return load_pretrained(AutoModelForCausalLM.from_pretrained, model_args.model_name_or_path, "--model_id",
+                           revision=model_args.model_revision, attn_implementation=model_args.attn_implementation,
+                           dtype=dtype, device_map=device_map, **kwargs)
+
+
+def lora_config(model_args):
+    """TRL's LoRA config from the flags; `--lora_target_modules all-linear` means PEFT's shorthand, not a module."""
+    from trl import get_peft_config
+
+    config = get_peft_config(model_args)
+    if config is not None and config.target_modules in ({"all-linear"}, ["all-linear"]):
+        config.target_modules = "all-linear"
+    return config
+
+
+def load_for_generation(base_model: str, adapter: str | None, flag: str, device: str | None = None):
+    """A model ready for batched generation: the base, with the LoRA adapter merged in when one is given."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_pretrained(AutoModelForCausalLM.from_pretrained, base_model, flag,
+                            dtype=auto_dtype(None) if device != "cpu" else torch.float32)
+    if adapter:
+        from peft import PeftModel
+
+        # Folding the LoRA deltas into the weights makes generation exactly as fast as the base model's.
+        with warnings.catch_warnings():  # peft calls a deprecated transformers helper: noise, not news for the user
+            warnings.simplefilter("ignore", FutureWarning)
+            model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    return model.to(device).eval()
