@@ -234,9 +234,9 @@ def accuracy_reward(completions, solution, **kwargs) -> list[float | None]:
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} completions but {len(references)} solutions")
 
-    answers, timeouts = _graded_answers(references)
-    # GRPO groups repeat answers: each distinct (reference answer, prediction) pair is judged once, by sympy only
-    # where plain text cannot tell.
+    answers, timeouts = _graded_answers(references)  # cached; new references are checked by math-verify once
+    # GRPO groups repeat answers: each distinct (answer, prediction) pair is judged once, in the worker only where
+    # plain text cannot tell.
     verdicts = {pair: _quick_verdict(*pair) for pair in zip(answers, predictions) if None not in pair}
     comparisons = [("compare", *pair) for pair, verdict in verdicts.items() if verdict is None]
     outcomes, compare_timeouts = _judge(comparisons)
@@ -307,14 +307,13 @@ def _graded_answers(references: list[str | None]) -> tuple[list[str | None], int
         if len(_references) > 100_000:  # bounded memory over a long run
             _references = {}
         _references.update(new)
-    known = {**cache, **new}
-    return [None if text is None else known[text] for text in references], timeouts
+    return [None if text is None else new[text] if text in new else cache[text] for text in references], timeouts
 
 
 # ---------------------------------------------------------------- the math-verify worker process
 #
 # Jobs are tuples, answered in order, one message each:
-#   ("reference", answer, prose) -> True when math-verify reads `answer` as a mathematical answer
+#   ("reference", answer, prose) -> the answer to grade against (see _check_reference), or None
 #   ("compare", reference, prediction) -> 1.0 when they are equal per math-verify, else 0.0
 
 
