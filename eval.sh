@@ -1,28 +1,24 @@
 #!/usr/bin/env bash
-# Evaluate a trained adapter (or a base model) with eval.py. Every default can be overridden by an environment
-# variable named after the flag in upper case, and extra arguments go straight to eval.py:
+# Evaluate a trained adapter (or a base model) with eval.py. Each upper-case variable you set becomes the flag of
+# the same name; variables you do not set are not passed, so eval.py's defaults and the run's own recorded settings
+# (system prompt, columns, rewards, max_prompt_length) apply. Extra arguments go straight to eval.py:
 #   MODEL_DIR=ckpts/run SPLIT="test[:10%]" bash eval.sh
 #   bash eval.sh --baseline                  # the same run's base model, same prompts and rewards
-#   PYTHON=.venv/bin/python bash eval.sh --num_samples 8 --temperature 0.7
-# Relative paths are taken from the directory you run it in; eval.py is found next to this script.
+#   bash eval.sh --num_samples 8 --temperature 0.7
+# MODEL_DIR defaults to ckpts/grpo (main.py's default --output_dir). The Python used is $PYTHON, else .venv/bin/python
+# next to this script when it exists (made by `make demo` / `make test`), else python.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [[ -z "${PYTHON:-}" ]]; then
+  if [[ -x "$HERE/.venv/bin/python" ]]; then PYTHON="$HERE/.venv/bin/python"; else PYTHON=python; fi
+fi
 
-MODEL_DIR="${MODEL_DIR:-ckpts/grpo}"  # main.py's default --output_dir
-DATASET_ID="${DATASET_ID:-AI-MO/NuminaMath-TIR}"
-SPLIT="${SPLIT:-test[:5%]}"
-BATCH_SIZE="${BATCH_SIZE:-16}"
-MAX_COMPLETION_LENGTH="${MAX_COMPLETION_LENGTH:-512}"
-MAX_PROMPT_LENGTH="${MAX_PROMPT_LENGTH:-256}"
-OUTPUT_FILE="${OUTPUT_FILE:-results/eval_results.json}"
+args=(--model_dir "${MODEL_DIR:-ckpts/grpo}")
+for name in DATASET_ID SPLIT BATCH_SIZE MAX_COMPLETION_LENGTH MAX_PROMPT_LENGTH OUTPUT_FILE; do
+  if [[ -n "${!name:-}" ]]; then
+    args+=("--$(tr '[:upper:]' '[:lower:]' <<<"$name")" "${!name}")
+  fi
+done
 
-exec "${PYTHON:-python}" "$HERE/eval.py" \
-  --model_dir "$MODEL_DIR" \
-  --dataset_id "$DATASET_ID" \
-  --split "$SPLIT" \
-  --batch_size "$BATCH_SIZE" \
-  --max_completion_length "$MAX_COMPLETION_LENGTH" \
-  --max_prompt_length "$MAX_PROMPT_LENGTH" \
-  --output_file "$OUTPUT_FILE" \
-  "$@"
+exec "$PYTHON" "$HERE/eval.py" "${args[@]}" "$@"

@@ -1,0 +1,280 @@
+"""`python main.py --check <options>`: catch a doomed run in seconds, before any GPU hour is spent.
+
+It loads the tokenizer, the data, the rewards and the model's config (not its weights), trains nothing, writes
+nothing, and prints what the run would see: the first prompt as the policy reads it, prompt lengths, how many
+references the accuracy reward can read, whether a correctly formatted answer scores 1.0, the batch arithmetic, a
+rough memory estimate and the environment. Every fatal finding is an `error:` line; the exit status is 2 if any.
+Its own module because it is neither argument parsing (main.py) nor training (train.py).
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import random
+import statistics
+
+import reward
+from data_utils import format_dataset, load_math_dataset, tokenize_prompts
+from distributed import world_size
+from errors import UsageError
+from models import auto_dtype, load_chat_tokenizer, load_pretrained, lora_config
+from runs import package_versions
+
+SAMPLE = 2000  # references checked at most (sampled, seeded): NuminaMath-size data stays well under a minute
+TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+
+
+class Report:
+    def __init__(self):
+        self.errors: list[str] = []
+
+    def section(self, title: str) -> None:
+        print(f"\n== {title}")
+
+    def line(self, text: str = "") -> None:
+        print(text)
+
+    def warn(self, text: str) -> None:
+        print(f"warning: {text}")
+
+    def error(self, text: str) -> None:
+        self.errors.append(text)
+        print(f"error: {text}")
+
+
+def preflight(script_args, training_args, model_args) -> int:
+    report = Report()
+    for problem in type(training_args).collected or []:  # option problems found while parsing, all of them
+        report.error(problem)
+    tokenizer = step(report, "tokenizer", lambda: load_chat_tokenizer(
+        model_args.model_name_or_path, "--model_id", revision=model_args.model_revision))
+    funcs = step(report, "rewards", lambda: reward.resolve_reward_funcs(
+        script_args.reward_funcs, training_args.reward_weights,
+        max_completion_length=training_args.max_completion_length, overlong_buffer=script_args.overlong_buffer))
+    data = step(report, "data", lambda: format_dataset(
+        load_math_dataset(script_args.dataset_id, script_args.dataset_split, script_args.dataset_config),
+        script_args.system_prompt, script_args.prompt_column, script_args.solution_column))
+    kept, longest = None, script_args.max_prompt_length or 512
+    if tokenizer is not None and data is not None:
+        report_prompt(report, tokenizer, data)
+        kept, longest = report_lengths(report, tokenizer, data, script_args.max_prompt_length)
+        report_references(report, data)
+        if funcs is not None:
+            report_reward_sanity(report, data, funcs, script_args.reward_funcs)
+    report_batch(report, training_args, kept)
+    report_memory(report, model_args, training_args, longest)
+    report_environment(report)
+    report.section("verdict")
+    if report.errors:
+        print(f"{len(report.errors)} problem(s) above would stop or spoil this run; fix them and re-run --check")
+        return 2
+    print("ok: nothing fatal found; drop --check to train")
+    return 0
+
+
+def step(report: Report, what: str, load):
+    """Run one loading step; a UsageError becomes an error line and the steps that need its result are skipped."""
+    try:
+        return load()
+    except UsageError as err:
+        report.error(str(err))
+        return None
+
+
+def shorten(text: str, width: int = 600) -> str:
+    return text if len(text) <= width else f"{text[:width // 2]} [... {len(text) - width} characters ...] {text[-width // 2:]}"
+
+
+def report_prompt(report: Report, tokenizer, data) -> None:
+    report.section("first training prompt, exactly as the policy reads it")
+    conversation = data[0]["prompt"]
+    text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    report.line(shorten(text))
+    # What the template adds for the assistant's turn: a template that opens <think> itself (a "thinking" template)
+    # means the completion never contains it, so the format reward can never reach 1.0.
+    without = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=False)
+    generation_prompt = text[len(without):] if text.startswith(without) else text[-200:]
+    opened = [tag for tag in TAGS if tag in generation_prompt]
+    if opened:
+        report.warn(f"the chat template's generation prompt already contains {' '.join(opened)}: completions will not "
+                    "write it, so the format reward (which expects the completion to open <think> itself) can never "
+                    "be 1.0; use a template without the pre-fill, or a system prompt and reward that match")
+
+
+def report_lengths(report: Report, tokenizer, data, limit: int | None) -> tuple[int, int]:
+    """Prints the lengths; returns (prompts kept, longest kept prompt)."""
+    lengths = [len(ids) for ids in tokenize_prompts(data["prompt"], tokenizer)]
+    kept = sum(n <= limit for n in lengths) if limit else len(lengths)
+    report.section("prompt lengths (chat-formatted tokens)")
+    report.line(f"{len(lengths)} prompts: min {min(lengths)}, median {statistics.median(lengths):g}, max {max(lengths)}")
+    report.line(f"--max_prompt_length {limit}: keeps {kept}, drops {len(lengths) - kept}")
+    if kept == 0:
+        report.error(f"no training prompt fits --max_prompt_length {limit}: the shortest has {min(lengths)} tokens; "
+                     f"pass --max_prompt_length {min(lengths)} or more (or a shorter --system_prompt)")
+    return kept, max((n for n in lengths if not limit or n <= limit), default=min(lengths))
+
+
+def sample_rows(data) -> tuple[list[int], str]:
+    if len(data) <= SAMPLE:
+        return list(range(len(data))), ""
+    return sorted(random.Random(0).sample(range(len(data)), SAMPLE)), f" (a random sample of {SAMPLE} of {len(data)})"
+
+
+def report_references(report: Report, data) -> None:
+    rows, sampled = sample_rows(data)
+    solutions = [data[i]["solution"] for i in rows]
+    probe = [r"<think>x</think><answer>\boxed{0}</answer>"] * len(solutions)
+    verdicts = reward.accuracy_reward(probe, solution=solutions)  # None: no answer that can be graded
+    bad = [s for s, v in zip(solutions, verdicts) if v is None]
+    report.section("references")
+    report.line(f"references with a parseable answer: {len(solutions) - len(bad)} of {len(solutions)}{sampled}")
+    for solution in bad[:5]:
+        report.line(f"  not parseable: {'(empty cell)' if solution is None else shorten(repr(solution), 160)}")
+    if len(bad) == len(solutions):
+        report.error("no reference has a parseable answer: the accuracy reward would give None to every sample; check "
+                     "--solution_column (it should hold a worked solution with \\boxed{}, '#### 18', or a bare answer)")
+
+
+def reformatted(answer: str) -> str:
+    """The reference's answer written differently (extra braces and spaces), so it is judged, not string-matched."""
+    return "{ " + answer + " }"
+
+
+def report_reward_sanity(report: Report, data, funcs, specs) -> None:
+    rows, sampled = sample_rows(data)
+    rows = rows[:200]
+    solutions = [data[i]["solution"] for i in rows]
+    answers = [reward.reference_answer(s) for s in solutions]
+    pairs = [(s, a) for s, a in zip(solutions, answers) if a is not None]
+    report.section("reward sanity: a correct, well-formatted answer should score 1.0")
+    if not pairs:
+        report.line("skipped: no parseable reference")
+        return
+    completions = [f"<think>The answer follows.</think><answer>\\boxed{{{reformatted(a)}}}</answer>" for _, a in pairs]
+    kwargs = {"prompts": [data[i]["prompt"] for i in rows[:len(pairs)]], "solution": [s for s, _ in pairs],
+              "completions": [[{"role": "assistant", "content": c}] for c in completions],
+              "completion_ids": [[0]] * len(pairs), "trainer_state": None}
+    for spec, func in zip(specs, funcs):
+        takes_solution = "solution" in inspect.signature(func).parameters or func is reward.format_reward
+        if not takes_solution:
+            continue
+        scores = func(**kwargs)
+        full = [i for i, v in enumerate(scores) if v == 1.0]
+        report.line(f"{spec}: {len(full)} of {len(pairs)} score 1.0")
+        for i in [i for i, v in enumerate(scores) if v != 1.0][:3]:
+            report.line(f"  scored {scores[i]}: reference answer {shorten(repr(pairs[i][1]), 80)} written as "
+                        f"{shorten(repr(completions[i]), 120)}")
+
+
+def report_batch(report: Report, args, kept: int | None) -> None:
+    report.section("batch arithmetic")
+    processes = world_size()
+    accumulation = args.gradient_accumulation_steps
+    generation_batch = args.per_device_train_batch_size * processes * accumulation
+    g = args.num_generations or 1
+    report.line(f"generation batch = {args.per_device_train_batch_size} per device x {processes} process(es) x "
+                f"{accumulation} accumulation = {generation_batch} completions; / G={g} = "
+                f"{generation_batch / g:g} prompts per optimizer step"
+                + ("" if generation_batch % g == 0 else "  <- not divisible"))
+    if kept:
+        per_epoch = math.ceil(kept / max(1, generation_batch // g))
+        total = args.max_steps if args.max_steps > 0 else math.ceil(per_epoch * args.num_train_epochs)
+        report.line(f"steps per epoch: {per_epoch}; total steps: {total}"
+                    + (" (--max_steps)" if args.max_steps > 0 else f" ({args.num_train_epochs:g} epoch(s))"))
+        warmup = args.warmup_steps if args.warmup_steps >= 1 else math.ceil(args.warmup_steps * total)
+        schedule = getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)
+        report.line(f"learning rate: {schedule} schedule from {args.learning_rate:g}, {warmup:g} warmup "
+                    f"step(s), over {total} steps")
+
+
+def report_memory(report: Report, model_args, args, prompt_tokens: int) -> None:
+    """A rough per-device estimate from the model's config (no weights loaded)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    report.section("memory estimate per device (rough: order of magnitude, not a promise)")
+    try:
+        config = load_pretrained(AutoConfig.from_pretrained, model_args.model_name_or_path, "--model_id")
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+    except (UsageError, ValueError, OSError) as err:
+        report.line(f"skipped: {err}")
+        return
+    params = sum(p.numel() for p in model.parameters())
+    dtype = auto_dtype(args.bf16, args.fp16, model_args.dtype)
+    width = 0.5 if model_args.load_in_4bit else 1 if model_args.load_in_8bit else torch.finfo(dtype).bits / 8
+    trainable = lora_parameters(model, model_args) if model_args.use_peft else params
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    layers, hidden = text.num_hidden_layers, text.hidden_size
+    heads = text.num_attention_heads
+    kv_heads = getattr(text, "num_key_value_heads", None) or heads
+    head_dim = getattr(text, "head_dim", None) or hidden // heads
+    seq = prompt_tokens + (args.max_completion_length or 256)  # the longest kept prompt plus a full completion
+    batch = args.per_device_train_batch_size
+    generating = batch * (args.steps_per_generation or args.gradient_accumulation_steps)
+    act_bytes = 2 if width <= 2 else 4
+    weights = params * width
+    states = trainable * 16  # fp32 weights, gradients and two Adam moments per trainable parameter
+    kv_cache = 2 * layers * kv_heads * head_dim * seq * generating * act_bytes
+    logits = batch * seq * text.vocab_size * 4 * 2  # fp32 logits and their gradient
+    per_layer = batch * seq * hidden * act_bytes * 18  # a transformer layer's saved activations, roughly
+    activations = per_layer * layers
+    checkpointed = batch * seq * hidden * act_bytes * layers + per_layer
+    gib = lambda n: f"{n / 2**30:.2f} GiB"  # noqa: E731
+    report.line(f"model: {params / 1e6:.1f}M parameters, {trainable / 1e6:.2f}M trainable; weights {gib(weights)} "
+                f"({dtype_name(model_args, dtype)}); optimizer state and gradients {gib(states)}")
+    report.line(f"KV cache for {generating} completions x {seq} tokens: {gib(kv_cache)}; logits {gib(logits)}")
+    report.line(f"activations: {gib(activations)} without, {gib(checkpointed)} with gradient checkpointing "
+                f"(now {'on' if args.gradient_checkpointing else 'off'})")
+    total = weights + states + kv_cache + logits + (checkpointed if args.gradient_checkpointing else activations)
+    available, where = available_memory()
+    report.line(f"total about {gib(total)}; available: {gib(available)} ({where})")
+    if total > available:
+        report.error(f"the estimated {gib(total)} per device exceeds the {gib(available)} available ({where}): lower "
+                     "--max_completion_length or --batch_size (raise --gradient_accumulation_steps), or turn on "
+                     "--gradient_checkpointing true, --load_in_4bit true")
+
+
+def lora_parameters(model, model_args) -> int:
+    """LoRA's trainable parameters: r x (in + out) for each adapted linear layer."""
+    import torch
+
+    config = lora_config(model_args)
+    targets = config.target_modules if config else None
+    count = 0
+    for name, module in model.named_modules():
+        if not isinstance(module, torch.nn.Linear) or name.endswith("lm_head"):
+            continue
+        leaf = name.rsplit(".", 1)[-1]
+        if targets == "all-linear" or (targets and leaf in targets) or (not targets and leaf in ("q_proj", "v_proj")):
+            count += model_args.lora_r * (module.in_features + module.out_features)
+    return count
+
+
+def dtype_name(model_args, dtype) -> str:
+    return "4-bit" if model_args.load_in_4bit else "8-bit" if model_args.load_in_8bit else str(dtype).replace("torch.", "")
+
+
+def available_memory() -> tuple[float, str]:
+    import psutil
+    import torch
+
+    if torch.cuda.is_available():
+        free, total = torch.cuda.mem_get_info()
+        return free, f"free on {torch.cuda.get_device_name(0)} of {total / 2**30:.0f} GiB"
+    return psutil.virtual_memory().available, "free RAM; no GPU"
+
+
+def report_environment(report: Report) -> None:
+    import platform
+
+    import torch
+
+    report.section("environment")
+    gpu = "no GPU"
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        gpu = (f"{torch.cuda.device_count()} x {props.name}, {props.total_memory / 2**30:.0f} GiB, "
+               f"bf16 {'yes' if torch.cuda.is_bf16_supported() else 'no'}, CUDA {torch.version.cuda}")
+    report.line(f"python {platform.python_version()}, {gpu}, {world_size()} process(es)")
+    report.line(", ".join(f"{name} {version or 'not installed'}" for name, version in package_versions().items()))
