@@ -32,9 +32,11 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -48,7 +50,8 @@ LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05}  # main.py's (TRL Model
 # Qwen2.5-0.5B-Instruct's config.json, minus the weights.
 QWEN25_05B = {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
               "num_key_value_heads": 2, "vocab_size": 151936, "max_position_embeddings": 32768,
-              "rope_theta": 1e6, "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "use_sliding_window": False}
+              "rope_theta": 1e6, "rms_norm_eps": 1e-6, "tie_word_embeddings": True, "use_sliding_window": False,
+              "max_window_layers": 21}
 # The demo's model size (demo.build_base_model); its vocabulary is the tokenizer's.
 TINY = {"hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 2, "num_attention_heads": 4,
         "num_key_value_heads": 2, "max_position_embeddings": 512, "tie_word_embeddings": True}
@@ -70,6 +73,8 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work_dir", default=None,
                         help="keep the model, data and run outputs here and reuse the model on the next call "
                              "(default: a temporary directory, removed at the end)")
+    parser.add_argument("--run_timeout", type=float, default=None,
+                        help="stop a run that takes longer than this many seconds (it counts as failed)")
     parser.add_argument("--show_output", action="store_true", help="stream each run's own output (always kept in "
                         "<work_dir>/<run>.log; its end is printed when a run fails)")
     for name, value in SEED_SHAPE.items():
@@ -89,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     if args._stage:
         return run_stage(args._stage, json.loads(Path(args._spec).read_text()))
 
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # clean up as for Ctrl-C
     work_dir = Path(args.work_dir or tempfile.mkdtemp(prefix="bench_train_")).resolve()
     try:
         return compare(args, work_dir)
@@ -115,11 +121,12 @@ def compare(args, work_dir: Path) -> int:
     ours_runs = [shlex.split(a) + (["--load_in_4bit", "true"] if args.load_in_4bit else [])
                  for a in (args.ours_args or [""])]
     plan = [(f"ours{i + 1 if i else ''}", "ours", extra) for i, extra in enumerate(ours_runs)]
-    plan += [] if args.no_bare else [("bare", "bare", [])]
+    if not args.no_bare:  # right after our defaults, so the main comparison is done before any variant
+        plan.insert(1, ("bare", "bare", []))
     results = {}
     for name, stage, extra in plan:
         results[name] = launch(name, stage, {**spec, "extra_args": extra, "output_dir": str(work_dir / "runs" / name)},
-                               work_dir, args.show_output)
+                               work_dir, args.show_output, args.run_timeout)
 
     done = {name: r for name, r in results.items() if r}
     if done:
@@ -168,7 +175,8 @@ def print_table(results: dict) -> None:
             print(f"{name}: {note}")
 
 
-def launch(name: str, stage: str, spec: dict, work_dir: Path, show_output: bool) -> dict | None:
+def launch(name: str, stage: str, spec: dict, work_dir: Path, show_output: bool,
+           timeout: float | None = None) -> dict | None:
     """Run one stage in a fresh interpreter; its result dict, or None (with the end of its log printed) on failure."""
     work_dir.mkdir(parents=True, exist_ok=True)
     spec = {**spec, "result_file": str(work_dir / f"{name}.result.json")}
@@ -182,19 +190,38 @@ def launch(name: str, stage: str, spec: dict, work_dir: Path, show_output: bool)
     started = time.time()
     with open(log_file, "w") as log, subprocess.Popen(
             [sys.executable, __file__, "--_stage", stage, "--_spec", str(spec_file)], cwd=REPO, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
-        for line in proc.stdout:
-            log.write(line)
-            tail.append(line.rstrip("\n"))
-            if show_output:
-                print(f"  [{name}] {line}", end="", flush=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+            start_new_session=True) as proc:
+        timed_out = threading.Event()
+        # The whole process group: helpers it started (the reward worker, compile workers) hold the output pipe too.
+        timer = threading.Timer(timeout or 0, lambda: (timed_out.set(), os.killpg(proc.pid, signal.SIGKILL)))
+        if timeout:
+            timer.start()
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                tail.append(line.rstrip("\n"))
+                if show_output:
+                    print(f"  [{name}] {line}", end="", flush=True)
+            proc.wait()
+        finally:  # also when we are stopped (Ctrl-C, `timeout`): never leave a run holding the GPU
+            timer.cancel()
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
     result_file = Path(spec["result_file"])
     if proc.returncode != 0 or not result_file.is_file():
-        print(f"[bench_train] {name}: FAILED (exit code {proc.returncode}); last lines of {log_file}:")
+        why = f"stopped after --run_timeout {timeout:g}s" if timed_out.is_set() else f"exit code {proc.returncode}"
+        print(f"[bench_train] {name}: FAILED ({why}); last lines of {log_file}:")
         print("\n".join(f"  | {line}" for line in tail))
         return None
-    print(f"[bench_train] {name}: done in {time.time() - started:.0f}s", flush=True)
-    return {**json.loads(result_file.read_text()), "extra_args": spec.get("extra_args", [])}
+    result = {**json.loads(result_file.read_text()), "extra_args": spec.get("extra_args", [])}
+    summary = ""
+    if "durations" in result:  # one line per run as it ends, so a run cut short later leaves these figures
+        memory = result["peak_allocated_gib"]
+        summary = (f": {seconds_per_step(result):.3f} s/step after a {result['durations'][0]:.2f} s first step"
+                   + (f", peak GPU memory {memory:.2f} GiB" if memory is not None else ""))
+    print(f"[bench_train] {name}: done in {time.time() - started:.0f}s{summary}", flush=True)
+    return result
 
 
 # ------------------------------------------------------------------------------------ stages (each its own process)

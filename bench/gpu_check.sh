@@ -52,25 +52,24 @@ if [ -d .whl ]; then
         --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
-phase versions 60 "$PY" -c '
-import importlib, importlib.metadata as md
+phase versions 60 "$PY" - <<'PYTHON'
+import importlib
 for name in ["torch", "transformers", "trl", "peft", "accelerate", "datasets", "pyarrow", "fsspec", "math_verify",
              "bitsandbytes"]:
     try:
-        module = importlib.import_module(name)
-        print(f"{name:14} {getattr(module, \"__version__\", \"?\")}")
+        print(f"{name:14} {getattr(importlib.import_module(name), '__version__', '?')}")
     except Exception as err:
         print(f"{name:14} FAILED to import: {type(err).__name__}: {err}")
 import torch
 print("cuda:", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
-'
+PYTHON
 
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 1 >"$OUT/gpu_util.csv" 2>/dev/null &
 MONITOR=$!
 
 # Training speed at the seed command's shape: our defaults, ours with gradient checkpointing off and a static KV
 # cache (the fastest measured in issue 9; a repeat of the defaults if they already are that), and bare TRL.
-phase train 330 "$PY" bench/bench_train.py "${SIZE[@]}" --steps "$STEPS" --work_dir "$WORK" --show_output \
+phase train 330 "$PY" bench/bench_train.py "${SIZE[@]}" --steps "$STEPS" --work_dir "$WORK" --show_output --run_timeout 150 \
     --ours_args="" --ours_args="--gradient_checkpointing false --cache_implementation static"
 
 # eval.py against a bare generate loop, on the adapter the default run just trained (the 0.5B architecture).
@@ -82,5 +81,5 @@ phase qlora 120 "$PY" bench/bench_train.py "${SIZE[@]}" --steps 5 --work_dir "$W
 
 kill "$MONITOR" 2>/dev/null
 echo "=== summary (from $OUT/gpu_log.txt)"
-grep -E "^(device|model|data|shape|run |ours|bare|=== .*(exit code|TIMED|SKIPPED))|speed:|eval\.py / |tokens/s" \
+grep -E "^(device:|model:|data:|shape:|run |ours|bare|\[bench_train\].*(done|FAILED)|=== .*(exit code|TIMED|SKIPPED))|speed:|eval\.py / |tokens/s" \
     "$OUT/gpu_log.txt" | grep -v "^  \[" || true
