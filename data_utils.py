@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from errors import UsageError, first_line, offline_or_network_error
+from errors import UsageError, first_line, offline_or_network_error, split_error
 from models import looks_local
 
 SYSTEM_PROMPT = (
@@ -37,6 +37,9 @@ def load_math_dataset(dataset_id: str, split: str = "train", dataset_config: str
     import datasets
 
     path = Path(dataset_id).expanduser()
+    # datasets logs a corrupt file's parse errors (with tracebacks) before raising: the one-line error below says it.
+    verbosity = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     try:
         if path.is_file():
             builder = LOCAL_FORMATS.get(path.suffix.lower())
@@ -52,10 +55,15 @@ def load_math_dataset(dataset_id: str, split: str = "train", dataset_config: str
         return datasets.load_dataset(dataset_id, dataset_config, split=split)
     except UsageError:
         raise
-    except ValueError as err:  # datasets' wording for an unknown split, e.g. "Unknown split "tset"".
-        if "split" in str(err).lower():
-            raise UsageError(f"split {split!r} does not exist in {dataset_id}: {first_line(err)}") from None
-        raise
+    except ValueError as err:
+        message = split_error(err, dataset_id, split)
+        if message is None:
+            raise
+        raise UsageError(message) from None
+    except datasets.exceptions.DatasetGenerationError as err:  # a corrupt or truncated file
+        cause = err.__cause__ or err
+        raise UsageError(f"could not read data set {dataset_id}: {first_line(cause)}: check that the file is complete "
+                         "and in its format (one JSON object per line for .jsonl)") from None
     except (ConnectionError, OSError, FileNotFoundError) as err:
         if offline_or_network_error(err):
             raise UsageError(
@@ -63,6 +71,8 @@ def load_math_dataset(dataset_id: str, split: str = "train", dataset_config: str
                 "e.g. --dataset_id path/to/train.jsonl (or a saved directory), or set HF_ENDPOINT / go online"
             ) from None
         raise UsageError(f"could not load data set {dataset_id!r}: {first_line(err)}") from None
+    finally:
+        datasets.logging.set_verbosity(verbosity)
 
 
 def format_dataset(

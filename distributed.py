@@ -82,12 +82,32 @@ def launcher_gradient_accumulation(args) -> tuple[int | None, str]:
     return (steps, f"gradient_accumulation_steps in {name}") if steps is not None else (None, "")
 
 
+# Settings accelerate refuses to take from its yaml when a DeepSpeed JSON is also given (its own list).
+JSON_OWNED = {"gradient_accumulation_steps", "gradient_clipping", "zero_stage", "offload_optimizer_device",
+              "offload_param_device", "offload_param_nvme_path", "offload_optimizer_nvme_path", "zero3_save_16bit_model",
+              "mixed_precision"}
+
+
+def check_json_with_yaml() -> None:
+    """`--deepspeed_config_file` with a yaml that has its own DeepSpeed settings fails deep inside accelerate with a
+    questionnaire-style message; say which yaml to use instead."""
+    json_file = os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE", "none")
+    fields = set(os.environ.get("ACCELERATE_CONFIG_DS_FIELDS", "").split(","))
+    if json_file not in ("", "none") and fields & JSON_OWNED:
+        cpu = not _cuda_available()
+        raise UsageError(
+            f"--deepspeed_config_file {json_file} conflicts with the DeepSpeed settings of the accelerate config "
+            f"({', '.join(sorted(fields & JSON_OWNED))}): use --config_file deepspeed_configs/deepspeed_json"
+            f"{'_cpu' if cpu else ''}.yaml with a DeepSpeed JSON (or drop --deepspeed_config_file)")
+
+
 def reconcile_with_launcher(args) -> None:
     """Make `args` agree with what accelerate/DeepSpeed will use, or raise a one-line UsageError saying what to change.
 
     Must run before GRPOConfig.__post_init__ derives steps_per_generation / generation_batch_size from
     gradient_accumulation_steps, so that the divisibility check sees the accumulation really used.
     """
+    check_json_with_yaml()
     if (os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true" and "LOCAL_RANK" in os.environ
             and args.ddp_backend is None and not args.use_cpu and not _cuda_available()):
         # DeepSpeed without a GPU (the *_cpu.yaml configs): accelerate's PartialState finds no backend and counts

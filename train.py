@@ -92,7 +92,7 @@ def load_training_prompts(script_args, tokenizer):
         raise UsageError(f"no training prompt fits --max_prompt_length {script_args.max_prompt_length}: the shortest "
                          f"has {shortest} tokens; pass --max_prompt_length {shortest} or more (or a shorter "
                          "--system_prompt)")
-    unparseable = sum(reward.reference_answer(s) is None for s in dataset["solution"])
+    unparseable = reward.reference_answers(dataset["solution"]).count(None)
     if unparseable and is_main_process():
         print(f"{unparseable} of {len(dataset)} references are empty or have no answer: their samples get reward "
               "None (skipped)")

@@ -24,8 +24,8 @@ SUMMARY_FIELDS = {"model_dir", "adapter", "base_model", "dataset_id", "split", "
 
 
 def run_eval(demo_dir, output_file, model="adapter", **overrides):
-    args = evaluation.EvalArguments(model_dir=str(demo_dir / model), dataset_id=str(demo_dir / "data" / "test.jsonl"),
-                                    output_file=str(output_file), **{**FAST, **overrides})
+    args = evaluation.EvalArguments(model_dir=str(demo_dir / model), output_file=str(output_file),
+                                    **{"dataset_id": str(demo_dir / "data" / "test.jsonl"), **FAST, **overrides})
     return evaluation.evaluate(args)
 
 
@@ -88,19 +88,53 @@ def test_sampling_reports_pass_and_maj_at_k_reproducibly(demo_dir, tmp_path):
     assert first["samples"] == again["samples"]  # seeded
 
 
+def varied_lengths_file(demo_dir, tmp_path, n=16):
+    """Test problems padded with a varying number of words, so their prompts differ in length."""
+    rows = [json.loads(line) for line in open(demo_dir / "data" / "test.jsonl")][:n]
+    path = tmp_path / "varied.jsonl"
+    path.write_text("".join(json.dumps({**r, "problem": "Please " * i + r["problem"]}) + "\n" for i, r in enumerate(rows)))
+    return path
+
+
 def test_long_prompts_are_skipped_and_counted(demo_dir, tmp_path, capsys):
+    data = varied_lengths_file(demo_dir, tmp_path)
     settings = evaluation.resolve_settings(evaluation.EvalArguments(
-        model_dir=str(demo_dir / "adapter"), dataset_id=str(demo_dir / "data" / "test.jsonl"), split="test[:16]",
-        max_prompt_length=0))
+        model_dir=str(demo_dir / "adapter"), dataset_id=str(data), split="test", max_prompt_length=0))
     rows, _ = evaluation.load_prompts(settings, evaluation.load_tokenizer(settings))
     lengths = sorted(len(r["prompt_ids"]) for r in rows)
     limit = lengths[len(lengths) // 2]
-    assert lengths[0] <= limit < lengths[-1], "demo prompts should differ in length"
-    result = run_eval(demo_dir, tmp_path / "short.json", max_prompt_length=limit, max_completion_length=4)
+    assert lengths[0] <= limit < lengths[-1], "prompts should differ in length"
+    result = run_eval(demo_dir, tmp_path / "short.json", dataset_id=str(data), split="test", max_prompt_length=limit,
+                      max_completion_length=4)
     skipped = sum(n > limit for n in lengths)
     assert result["summary"]["skipped_prompts"] == skipped
     assert result["summary"]["num_problems"] == 16 - skipped
     assert f"skipped {skipped} of 16 prompts" in capsys.readouterr().out
+
+
+def test_prompt_settings_are_inherited_from_the_run(demo_dir, tmp_path):
+    """max_prompt_length, system prompt, columns and rewards come from run_config.json unless a flag overrides them
+    (eval.py used to default to 256 tokens while training kept prompts up to the run's 512)."""
+    run = json.loads((demo_dir / "adapter" / "run_config.json").read_text())
+    data = varied_lengths_file(demo_dir, tmp_path)
+    settings = evaluation.resolve_settings(evaluation.EvalArguments(
+        model_dir=str(demo_dir / "adapter"), dataset_id=str(data), split="test"))
+    assert settings.max_prompt_length == run["max_prompt_length"] and settings.system_prompt == run["system_prompt"]
+    assert list(settings.reward_funcs) == run["reward_funcs"]
+    assert settings.sources["max_prompt_length"] == "run" and settings.sources["system_prompt"] == "run"
+    flagged = evaluation.resolve_settings(evaluation.EvalArguments(
+        model_dir=str(demo_dir / "adapter"), dataset_id=str(data), split="test", max_prompt_length=40))
+    assert flagged.max_prompt_length == 40 and flagged.sources["max_prompt_length"] == "flag"
+    # Every prompt training kept is evaluated: the parity the old 256-token default broke.
+    tokenizer = evaluation.load_tokenizer(settings)
+    rows, skipped = evaluation.load_prompts(settings, tokenizer)
+    assert skipped == 0 and len(rows) == 16
+    # A plain model has no run: the error names the default it used and the flag to change.
+    plain = evaluation.resolve_settings(evaluation.EvalArguments(
+        model_dir=str(demo_dir / "base_model"), dataset_id=str(data), split="test", system_prompt="x " * 600))
+    assert plain.sources["max_prompt_length"] == "default"
+    with pytest.raises(evaluation.UsageError, match=r"--max_prompt_length 512 \(the default\).*pass --max_prompt_length"):
+        evaluation.load_prompts(plain, tokenizer)
 
 
 def test_resume_after_kill_equals_uninterrupted_run(demo_dir, tmp_path):
@@ -136,11 +170,12 @@ def test_resume_after_kill_equals_uninterrupted_run(demo_dir, tmp_path):
 def test_refuses_to_mix_results_from_different_settings(demo_dir, tmp_path, capsys):
     args = evaluation.EvalArguments(model_dir=str(demo_dir / "adapter"), output_file=str(tmp_path / "out.json"),
                                     dataset_id=str(demo_dir / "data" / "test.jsonl"), **FAST)
-    settings = {**evaluation.resolve_settings(args), "split": "test[:8]"}
+    settings = {**evaluation.resolve_settings(args).key(), "split": "test[:8]"}
     partial = tmp_path / "out.json.partial.jsonl"
     partial.write_text(json.dumps({"settings": settings}) + "\n")
     argv = ["--model_dir", args.model_dir, "--dataset_id", args.dataset_id, "--output_file", args.output_file,
-            "--split", FAST["split"], "--max_completion_length", str(FAST["max_completion_length"])]
+            "--split", FAST["split"], "--max_completion_length", str(FAST["max_completion_length"]),
+            "--batch_size", str(FAST["batch_size"])]
     assert evaluation.main(argv) != 0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "different settings (split)" in err and "delete it" in err
@@ -162,11 +197,15 @@ def moved_adapter(demo_dir, tmp_path):
     ("missing dir", ["--model_dir", "./ckpts/no_such_run"], "does not exist"),
     ("base moved", ["--model_dir", "MOVED"], "pass its location with --base_model"),
     ("offline hub id", ["--model_dir", "Qwen/Qwen2.5-0.5B-Instruct"], "could not download model"),
-    ("unknown split", ["--dataset_id", "DATA_DIR", "--split", "validation"], "split 'validation' does not exist"),
+    ("unknown split", ["--dataset_id", "DATA_DIR", "--split", "tset"], "split 'tset' does not exist"),
     ("missing column", ["--prompt_column", "question"], "no column(s) question"),
     ("greedy pass@k", ["--num_samples", "4", "--temperature", "0"], "--temperature"),
     ("no vllm", ["--use_vllm"], "--use_vllm needs"),
     ("bad flag", ["--batch_size", "many"], "invalid int value"),
+    ("empty split", ["--split", "test[:0]"], "selects no rows"),
+    ("not a model", ["--model_dir", "DATA_DIR"], "expected config.json (a model) or adapter_config.json"),
+    ("corrupt data", ["--dataset_id", "CORRUPT"], "could not read data set"),
+    ("negative limit", ["--max_prompt_length", "-5"], "--max_prompt_length must be"),
 ])
 def test_clear_one_line_errors(case, flags, message, demo_dir, moved_adapter, tmp_path, capsys):
     defaults = {"--model_dir": str(demo_dir / "adapter"), "--dataset_id": str(demo_dir / "data" / "test.jsonl"),
@@ -175,7 +214,10 @@ def test_clear_one_line_errors(case, flags, message, demo_dir, moved_adapter, tm
         defaults.pop("--model_dir")
     if case == "no vllm" and importlib.util.find_spec("vllm"):
         pytest.skip("vLLM is installed here")
-    flags = [{"MOVED": str(moved_adapter), "DATA_DIR": str(demo_dir / "data")}.get(f, f) for f in flags]
+    corrupt = tmp_path / "corrupt.jsonl"
+    corrupt.write_text('{"problem": "What is 1 + 1?", "solution": "2"}\n{"problem": "What is')  # cut off mid-line
+    flags = [{"MOVED": str(moved_adapter), "DATA_DIR": str(demo_dir / "data"), "CORRUPT": str(corrupt)}.get(f, f)
+             for f in flags]
     argv = [x for k, v in defaults.items() if k not in flags for x in (k, v)] + flags
     assert evaluation.main(argv) == 2
     err = capsys.readouterr().err.strip()
@@ -214,3 +256,43 @@ def test_eval_sh_takes_environment_overrides_and_extra_args(demo_dir, tmp_path):
     summary = json.loads(out.read_text())["summary"]
     assert (summary["split"], summary["num_problems"], summary["max_completion_length"]) == ("test[:4]", 4, 8)
     assert (summary["max_prompt_length"], summary["seed"]) == (200, 7)
+
+
+def test_default_result_files_never_collide_and_are_never_silently_replaced(demo_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    common = ["--dataset_id", str(demo_dir / "data" / "test.jsonl"), "--split", "test[:2]", "--max_completion_length", "4"]
+    assert evaluation.main(["--model_dir", str(demo_dir / "adapter"), *common]) == 0
+    assert evaluation.main(["--model_dir", str(demo_dir / "adapter"), "--baseline", *common]) == 0
+    files = sorted(p.name for p in (tmp_path / "results").glob("*.json"))
+    assert files == ["adapter__adapter__test_test_2.json", "adapter__baseline__test_test_2.json"], files
+    # The same file with other settings is refused in one line unless --overwrite; the same settings may rerun.
+    target = ["--output_file", "results/mine.json"]
+    assert evaluation.main(["--model_dir", str(demo_dir / "adapter"), *common, *target]) == 0
+    before = (tmp_path / "results" / "mine.json").read_text()
+    capsys.readouterr()
+    assert evaluation.main(["--model_dir", str(demo_dir / "adapter"), "--baseline", *common, *target]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "other settings" in err and "--overwrite" in err, err
+    assert (tmp_path / "results" / "mine.json").read_text() == before
+    assert evaluation.main(["--model_dir", str(demo_dir / "adapter"), "--baseline", *common, *target,
+                            "--overwrite"]) == 0
+    assert json.loads((tmp_path / "results" / "mine.json").read_text())["summary"]["adapter"] is None
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_empty_references_are_skipped_and_counted_not_graded(demo_dir, tmp_path, fmt):
+    """An empty, null or NaN solution cell is no reference: accuracy None, counted, never graded as the text 'None';
+    numbers stored as numbers are answers."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"problem": ["What is 1 + 1?", "What is 2 + 2?", "What is 3 + 3?"],
+                          "solution": [None, 4, float("nan")] if fmt != "csv" else [None, "4", None]})
+    path = tmp_path / f"cells.{fmt}"
+    {"csv": lambda: frame.to_csv(path, index=False), "jsonl": lambda: frame.to_json(path, orient="records", lines=True),
+     "parquet": lambda: frame.to_parquet(path)}[fmt]()
+    result = run_eval(demo_dir, tmp_path / "out.json", dataset_id=str(path), split="test", max_completion_length=4)
+    by_index = {s["index"]: s for s in result["samples"]}
+    assert by_index[0]["solution"] is None and by_index[0]["accuracy"] is None
+    assert by_index[2]["accuracy"] is None
+    assert by_index[1]["accuracy"] is not None
+    assert result["summary"]["unscored_references"] == 2 and result["summary"]["scored"] == 1

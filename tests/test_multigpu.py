@@ -368,3 +368,29 @@ def test_generation_batch_counts_processes_and_adopted_accumulation(demo_dir, tm
     assert "generation batch 32 (= --per_device_train_batch_size 2 x 2 process(es) x 8 accumulation steps)" \
         in error, error
     assert "Traceback" not in proc.stderr.split("error: ")[0]
+
+
+def with_json(cmd: list[str], json_name: str = "ds_config_zero2.json") -> list[str]:
+    """The seed's form: `accelerate launch --config_file X --deepspeed_config_file <json> main.py ...`."""
+    at = cmd.index("main.py")
+    return cmd[:at] + ["--deepspeed_config_file", str(CONFIGS / json_name)] + cmd[at:]
+
+
+@pytest.mark.slow
+def test_deepspeed_json_yaml_runs_a_json_config(demo_dir, tmp_path):
+    """deepspeed_json_cpu.yaml + --deepspeed_config_file: every DeepSpeed setting from the JSON, 2 real processes."""
+    out = tmp_path / "run"
+    proc = launch(with_json(launch_cmd("deepspeed_json_cpu.yaml", demo_dir, out, "--max_steps", "2",
+                                       "--save_steps", "2")))
+    assert proc.returncode == 0, output(proc)
+    check_main_process_only_output(proc, out)
+    assert global_step(out / "checkpoint-2") == 2
+    check_adapter(out, demo_dir)
+
+
+@pytest.mark.slow
+def test_json_with_a_yaml_that_has_deepspeed_settings_names_the_yaml_to_use(demo_dir, tmp_path):
+    proc = launch(with_json(launch_cmd("zero2_cpu.yaml", demo_dir, tmp_path / "run", "--max_steps", "2")))
+    error = the_one_error_line(proc)
+    assert "deepspeed_configs/deepspeed_json_cpu.yaml" in error and "conflicts" in error, error
+    assert not (tmp_path / "run").exists()
