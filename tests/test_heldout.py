@@ -1,0 +1,127 @@
+"""Held-out accuracy during training (heldout.py): one real run on the demo fixtures, shared by every test here."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import eval as evaluation
+from conftest import run_cli
+from test_train import train_args
+
+REWARD_FILE = '''
+def brevity(completions, completion_ids, **kwargs):
+    """1.0 for short completions, falling to 0.0 at 200 tokens."""
+    return [max(0.0, 1.0 - len(ids) / 200) for ids in completion_ids]
+'''
+
+
+@pytest.fixture(scope="module")
+def run(demo_dir, tmp_path_factory):
+    """6 steps with held-out evaluation every 2 steps on the demo's validation split, a custom reward from a file."""
+    tmp = tmp_path_factory.mktemp("heldout")
+    (tmp / "my_rewards.py").write_text(REWARD_FILE)
+    out = tmp / "run"
+    proc = run_cli(*train_args(demo_dir, out, "--max_steps", "6", "--save_steps", "2", "--save_total_limit", "5",
+                               "--eval_dataset_id", demo_dir / "data" / "val.jsonl", "--eval_split", "test",
+                               "--eval_max_samples", "16", "--max_completion_length", "16", "--learning_rate", "1e-3",
+                               "--reward_funcs", "format", "accuracy", tmp / "my_rewards.py:brevity",
+                               "--logging_steps", "1", "--report_to", "tensorboard"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    state = json.loads((out / "trainer_state.json").read_text())
+    return out, proc, state["log_history"], json.loads((out / "run_config.json").read_text())
+
+
+def eval_entries(history):
+    return {e["step"]: e for e in history if "eval/accuracy" in e}
+
+
+def test_heldout_metrics_logged_at_step_zero_and_every_n_steps(run):
+    out, proc, history, _ = run
+    evals = eval_entries(history)
+    assert sorted(evals) == [0, 2, 4, 6]
+    for entry in evals.values():
+        assert {"eval/accuracy", "eval/format", "eval/completion_length", "eval/truncated_fraction"} <= entry.keys()
+    assert list((out / "runs").rglob("events.out.tfevents.*")), "TensorBoard gets them too"
+    train_steps = sorted(e["step"] for e in history if "loss" in e)
+    assert train_steps == [1, 2, 3, 4, 5, 6], "an evaluation must not swallow its step's training log"
+
+
+def test_heldout_accuracy_equals_eval_py_on_the_same_checkpoint(run, demo_dir, tmp_path):
+    out, _, history, config = run
+    evals = eval_entries(history)
+    for step in (4, 6):
+        result = evaluation.evaluate(evaluation.EvalArguments(
+            model_dir=str(out / f"checkpoint-{step}"), dataset_id=str(demo_dir / "data" / "val.jsonl"), split="test",
+            max_samples=16, max_completion_length=config["max_completion_length"],
+            output_file=str(tmp_path / f"{step}.json")))
+        summary = result["summary"]
+        assert summary["accuracy"] == evals[step]["eval/accuracy"], step
+        assert summary["format_mean"] == evals[step]["eval/format"], step
+        assert summary["completion_tokens_mean"] == evals[step]["eval/completion_length"], step
+    baseline = evaluation.evaluate(evaluation.EvalArguments(
+        model_dir=str(out), baseline=True, dataset_id=str(demo_dir / "data" / "val.jsonl"), split="test",
+        max_samples=16, max_completion_length=16, output_file=str(tmp_path / "base.json")))
+    assert baseline["summary"]["accuracy"] == evals[0]["eval/accuracy"], "step 0 is the base model"
+
+
+def test_best_adapter_is_left_in_output_dir_and_final_in_final(run):
+    out, _, history, config = run
+    evals = eval_entries(history)
+    best = max(evals.values(), key=lambda e: (e["eval/accuracy"], -e["step"]))  # earliest step wins a tie
+    assert config["best_step"] == best["step"] and config["final_step"] == 6
+    assert (out / "adapter_model.safetensors").read_bytes() == (out / "best" / "adapter_model.safetensors").read_bytes()
+    assert (out / "final" / "adapter_model.safetensors").is_file()
+    final_ckpt = (out / "checkpoint-6" / "adapter_model.safetensors").read_bytes()
+    assert (out / "final" / "adapter_model.safetensors").read_bytes() == final_ckpt
+    if best["step"] == 6:
+        assert (out / "adapter_model.safetensors").read_bytes() == final_ckpt
+
+
+def test_best_so_far_survives_a_resume(run, demo_dir, tmp_path):
+    """Resume from checkpoint-4 with a best.json claiming an unbeatable best: the run must keep it, not step 0's."""
+    out, _, _, _ = run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    for name in ("checkpoint-6", "final", "adapter_model.safetensors", "trainer_state.json"):
+        path = copy / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    config = json.loads((copy / "run_config.json").read_text())
+    (copy / "run_config.json").write_text(json.dumps({**config, "finished": False}))
+    (copy / "best" / "best.json").write_text(json.dumps({"step": 4, "accuracy": 2.0}))
+    proc = run_cli(*train_args(demo_dir, copy, "--max_steps", "6", "--save_steps", "2", "--save_total_limit", "5",
+                               "--eval_dataset_id", demo_dir / "data" / "val.jsonl", "--eval_split", "test",
+                               "--eval_max_samples", "16", "--max_completion_length", "16", "--learning_rate", "1e-3",
+                               "--reward_funcs", "format", "accuracy", out.parent / "my_rewards.py:brevity"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Resuming from checkpoint-4" in proc.stdout
+    assert json.loads((copy / "run_config.json").read_text())["best_step"] == 4
+    history = json.loads((copy / "trainer_state.json").read_text())["log_history"]
+    assert sorted(eval_entries(history)) == [0, 2, 4, 6], "step 0 is not evaluated again"
+
+
+def test_diagnostics_custom_reward_and_readable_log(run):
+    out, proc, history, config = run
+    logged = {key for entry in history for key in entry}
+    assert {"diagnostics/answer_extracted_fraction", "diagnostics/unparseable_references",
+            "diagnostics/reward_timeouts"} <= logged
+    assert "rewards/brevity/mean" in logged
+    assert config["reward_funcs"][2] == f"{(out.parent / 'my_rewards.py').resolve()}:brevity"
+    lines = [line for line in proc.stdout.splitlines() if "step" in line and "|" in line]
+    assert any("eval acc" in line for line in lines), proc.stdout[-2000:]
+    assert not any("{'loss'" in line for line in proc.stdout.splitlines()), "no raw dicts"
+    assert "train_runtime" not in proc.stdout
+    tail = proc.stdout.strip().splitlines()[-5:]
+    assert tail[0].startswith("Training finished after 6 steps") and "held-out accuracy" in "\n".join(tail)
+    # eval.py resolves the custom reward recorded by the run, from any directory.
+    assert (out / "README.md").read_text().count("brevity") >= 1
+
+
+def test_run_without_eval_data_has_no_heldout_entries(demo_dir, tmp_path):
+    out = tmp_path / "plain"
+    proc = run_cli(*train_args(demo_dir, out, "--max_steps", "2"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    assert not any("eval/accuracy" in e for e in history)
+    assert not (out / "best").exists() and not (out / "final").exists()
+    assert "best_step" not in json.loads((out / "run_config.json").read_text())
