@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from errors import UsageError, first_line, offline_or_network_error, split_error
-from models import looks_local
+from models import looks_local, require_hub
 
 SYSTEM_PROMPT = (
     "A conversation between User and Assistant. The user asks a math question, and the Assistant solves it. "
@@ -52,6 +52,7 @@ def load_math_dataset(dataset_id: str, split: str = "train", dataset_config: str
             return datasets.load_dataset(str(path), dataset_config, split=split)
         if looks_local(dataset_id) or path.suffix.lower() in LOCAL_FORMATS:
             raise UsageError(f"dataset file {dataset_id} does not exist: check the path given to --dataset_id")
+        require_hub(dataset_id, "data set", "--dataset_id")
         return datasets.load_dataset(dataset_id, dataset_config, split=split)
     except UsageError:
         raise

@@ -2,6 +2,7 @@
 quantization (QLoRA) and the LoRA config, and turns the libraries' loading errors into one-line UsageErrors."""
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import warnings
@@ -16,12 +17,42 @@ def looks_local(name: str) -> bool:
             or ("/" in name and Path(name.split("/")[0]).is_dir()))
 
 
+@functools.lru_cache(maxsize=1)
+def hub_unreachable() -> str | None:
+    """Why the model hub cannot be reached, or None. Asked once, with a short timeout: without it, huggingface_hub
+    retries for about a minute before loading fails."""
+    import urllib.error
+    import urllib.request
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    try:
+        urllib.request.urlopen(urllib.request.Request(constants.ENDPOINT, method="HEAD"), timeout=5)
+    except urllib.error.HTTPError:
+        return None  # it answered (with an error status): reachable
+    except (urllib.error.URLError, OSError) as err:
+        return f"{constants.ENDPOINT} unreachable: {getattr(err, 'reason', err)}"
+    return None
+
+
+def require_hub(name: str, what: str, flag: str) -> None:
+    """Fail at once, in one line, when a hub id must be downloaded and the hub cannot be reached."""
+    reason = hub_unreachable()
+    if reason and not reason.startswith("HF_HUB_OFFLINE"):
+        raise UsageError(f"could not download {what} {name!r} ({reason}): pass a local copy with {flag}, or set "
+                         "HF_ENDPOINT / go online")
+
+
 def load_pretrained(load, name: str, flag: str, **kwargs):
     """`load(name, **kwargs)` (a `from_pretrained`), turning 'missing', 'offline' and 'broken' into one-line
     UsageErrors that name the flag to fix."""
     path = Path(name).expanduser()
     if looks_local(name) and not path.exists():
         raise UsageError(f"{flag} {name} does not exist: pass a model directory or a hub id")
+    if not path.exists() and not _in_hub_cache(name):
+        require_hub(name, "model", flag)
     if path.is_dir() and not (path / "config.json").is_file() and not (path / "tokenizer_config.json").is_file():
         held = ", ".join(sorted(p.name for p in path.iterdir())[:8]) or "nothing"
         raise UsageError(f"{flag} {name} is not a model directory: expected config.json (a model) or "
@@ -33,6 +64,16 @@ def load_pretrained(load, name: str, flag: str, **kwargs):
             raise UsageError(f"could not download model {name!r} (offline or unreachable hub): download it where "
                              f"you have network (`hf download {name}`) and pass its local directory with {flag}") from None
         raise UsageError(f"could not load {name!r} (given by {flag}): {first_line(err)}") from None
+
+
+def _in_hub_cache(name: str) -> bool:
+    """A hub id already downloaded loads without the network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:  # an id that is not a valid repo name: let loading report it
+        return False
 
 
 def load_chat_tokenizer(name: str, flag: str, **kwargs):
@@ -66,7 +107,15 @@ def launched_distributed() -> bool:
 
 
 def quantization_config(model_args):
-    """TRL's bitsandbytes config for --load_in_4bit / --load_in_8bit (QLoRA), or None; refused where it can't run."""
+    """TRL's bitsandbytes config for --load_in_4bit / --load_in_8bit (QLoRA), or None; refused where it can't run,
+    and the 4-bit options refused without --load_in_4bit (they would be accepted and ignored)."""
+    if not model_args.load_in_4bit:
+        given = [flag for flag, value, default in [("--bnb_4bit_quant_type", model_args.bnb_4bit_quant_type, "nf4"),
+                                                   ("--use_bnb_nested_quant", model_args.use_bnb_nested_quant, False),
+                                                   ("--bnb_4bit_quant_storage", model_args.bnb_4bit_quant_storage, None)]
+                 if value != default]
+        if given:
+            raise UsageError(f"{given[0]} only applies with --load_in_4bit true: add it, or drop {given[0]}")
     if not (model_args.load_in_4bit or model_args.load_in_8bit):
         return None
     flag = "--load_in_4bit" if model_args.load_in_4bit else "--load_in_8bit"
@@ -89,10 +138,15 @@ def load_policy(model_args, training_args):
     from transformers import AutoModelForCausalLM
 
     dtype = auto_dtype(training_args.bf16, training_args.fp16, model_args.dtype)
+    if model_args.model_revision not in (None, "main") and Path(model_args.model_name_or_path).expanduser().exists():
+        raise UsageError(f"--model_revision {model_args.model_revision} picks a version of a hub model, but --model_id "
+                         f"{model_args.model_name_or_path} is a local directory: drop --model_revision")
     quantization = quantization_config(model_args)
     device_map = None
     if (torch.cuda.is_available() and not launched_distributed()) or quantization is not None:
         device_map = {"": training_args.local_process_index if torch.cuda.is_available() else "cpu"}
+    if quantization is not None and quantization.load_in_4bit and model_args.dtype in (None, "auto"):
+        quantization.bnb_4bit_compute_dtype = dtype  # compute in the run's precision (bf16 on a GPU), not fp32
     kwargs = {"quantization_config": quantization} if quantization is not None else {}
     return load_pretrained(AutoModelForCausalLM.from_pretrained, model_args.model_name_or_path, "--model_id",
                            revision=model_args.model_revision, attn_implementation=model_args.attn_implementation,
