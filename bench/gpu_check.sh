@@ -10,9 +10,8 @@
 #     --platform manylinux2014_x86_64 --platform any -d .whl trl==1.16.0 datasets==5.2.0 dill==0.4.1 \
 #     multiprocess==0.70.19 math-verify==0.9.0 latex2sympy2_extended==1.11.0 antlr4-python3-runtime==4.13.2 \
 #     bitsandbytes==0.50.2
-# then run this script there with .whl carried along, e.g. the device tool's
-#   run(command="bash bench/gpu_check.sh", carry=[".whl"], timeout_s=600)
-# or anywhere else: `bash bench/gpu_check.sh` (wheels are installed only when .whl/ exists).
+# then copy the repo with .whl/ to the GPU machine and run `bash bench/gpu_check.sh` in its root (the wheels are
+# installed into /tmp/site only when .whl/ exists; elsewhere the installed packages are used).
 # Everything is printed and appended to $OUT/gpu_log.txt ($OUT defaults to /tmp/gpu_check_out); GPU utilisation,
 # sampled every second, goes to $OUT/gpu_util.csv. Each phase has its own time limit, all of them share
 # GPU_CHECK_BUDGET seconds (default 540), and a failed phase does not stop the next one.
@@ -27,6 +26,7 @@ export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 HF_DATAS
 WORK=${GPU_CHECK_WORK:-/tmp/gpu_check_work}  # the 0.5B model is built here once and reused by every phase
 DEADLINE=$((SECONDS + ${GPU_CHECK_BUDGET:-540}))
 STEPS=${GPU_CHECK_STEPS:-10}
+VARIANT=${GPU_CHECK_VARIANT:---gradient_checkpointing false --cache_implementation static}  # extra flags for ours
 if [ -n "${GPU_CHECK_TINY:-}" ]; then SIZE=(--tiny) DATA=data-tiny; else SIZE=() DATA=data-qwen2.5-0.5b-arch; fi
 
 # phase NAME LIMIT_SECONDS COMMAND...: announce, run under a limit (never past the shared deadline), report.
@@ -36,7 +36,7 @@ phase() {
     local left=$((DEADLINE - SECONDS))
     if ((left < 20)); then
         echo "=== [$(date +%T)] phase $name: SKIPPED, only ${left}s of the budget left"
-        return
+        return 1
     fi
     ((limit > left)) && limit=$left
     echo "=== [$(date +%T)] phase $name (limit ${limit}s): $*"
@@ -44,12 +44,12 @@ phase() {
     timeout --kill-after=15 "$limit" "$@" || rc=$?
     ((rc == 124 || rc == 137)) && echo "=== phase $name: TIMED OUT after ${limit}s"
     echo "=== [$(date +%T)] phase $name: exit code $rc after $((SECONDS - start))s"
+    return $rc
 }
 
 phase environment 30 bash -c 'nvidia-smi; uname -a; python3 --version'
-if [ -d .whl ]; then
-    phase wheels 120 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl
+if [ -d .whl ] && phase wheels 120 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+    --upgrade --target /tmp/site .whl/*.whl; then
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 phase versions 60 "$PY" - <<'PYTHON'
@@ -67,19 +67,21 @@ PYTHON
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 1 >"$OUT/gpu_util.csv" 2>/dev/null &
 MONITOR=$!
 
-# Training speed at the seed command's shape: our defaults, ours with gradient checkpointing off and a static KV
-# cache (the fastest measured in issue 9; a repeat of the defaults if they already are that), and bare TRL.
+# Training speed at the seed command's shape: our defaults, bare TRL, then ours with $GPU_CHECK_VARIANT (default:
+# gradient checkpointing off and a static KV cache, the fastest in issue 9; a repeat of the defaults if they are that).
 phase train 330 "$PY" bench/bench_train.py "${SIZE[@]}" --steps "$STEPS" --work_dir "$WORK" --show_output --run_timeout 150 \
-    --ours_args="" --ours_args="--gradient_checkpointing false --cache_implementation static"
+    --ours_args="" --ours_args="$VARIANT"
 
 # eval.py against a bare generate loop, on the adapter the default run just trained (the 0.5B architecture).
 phase eval 120 "$PY" bench/bench_eval.py --model_dir "$WORK/runs/ours" --dataset_id "$WORK/$DATA/train.jsonl" \
     --split "train[:64]" --repeats 1
 
 # QLoRA: our path with --load_in_4bit true (memory and speed; no bare run).
-phase qlora 120 "$PY" bench/bench_train.py "${SIZE[@]}" --steps 5 --work_dir "$WORK" --show_output --load_in_4bit --no_bare
+phase qlora 120 "$PY" bench/bench_train.py "${SIZE[@]}" --steps 5 --work_dir "$WORK" --show_output --run_timeout 110 \
+    --load_in_4bit --no_bare
 
 kill "$MONITOR" 2>/dev/null
 echo "=== summary (from $OUT/gpu_log.txt)"
 grep -E "^(device:|model:|data:|shape:|run |ours|bare|\[bench_train\].*(done|FAILED)|=== .*(exit code|TIMED|SKIPPED))|speed:|eval\.py / |tokens/s" \
     "$OUT/gpu_log.txt" | grep -v "^  \[" || true
+sleep 1  # let tee write the last lines
