@@ -54,10 +54,14 @@ HARMLESS_WARNINGS = [
 
 def quiet_library_warnings() -> None:
     """Filter HARMLESS_WARNINGS and the libraries' loading bars; call before the libraries do their work."""
+    import logging
     import warnings
 
     for category, message in HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category)
+    # bitsandbytes (imported by transformers and peft when installed) asks for an optional CPU kernel package at every
+    # start; without it 4-bit still works, through its own slower path.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     # DeepSpeed (imported by TRL and accelerate) warns that it falls back to CPU on every start without a GPU.
     if "DS_ACCELERATOR" not in os.environ and not _has_cuda():
         os.environ["DS_ACCELERATOR"] = "cpu"

@@ -205,12 +205,18 @@ SHORT_HELP = {
 }
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option; the launch modes in the description keep their lines."""
+
+
 class Parser(TrlParser):
     config_path = None
 
     def __init__(self, dataclass_types):
-        super().__init__(dataclass_types, formatter_class=argparse.RawDescriptionHelpFormatter,
-                         description="GRPO + LoRA math training. Our options first; every TRL option after them.")
+        # allow_abbrev off: a misspelled flag gets "did you mean" instead of silently matching a longer option.
+        super().__init__(dataclass_types, formatter_class=HelpFormatter, usage="python main.py [options]",
+                         allow_abbrev=False,
+                         description=__doc__.split("\n\nOptions come")[0])
         self.add_argument("--config", help="YAML file of options (keys are option names); the command line wins.")
         self.organise_help()
 
@@ -280,7 +286,11 @@ def parse_args(argv: list[str] | None = None):
         raise UsageError(f"{parser.config_path} is not valid YAML: {str(err).splitlines()[0]}") from None
     except ValueError as err:  # TRL/transformers option validation
         message = str(err).strip().splitlines()[0]
-        if "must contain a YAML mapping" in message:
+        if "not used by the HfArgumentParser" in message:  # transformers' wording for unknown options
+            unknown = [a for a in argv if a.startswith("--") and a.split("=")[0] in message]
+            flag = unknown[0].split("=")[0] if unknown else message.split(": ", 1)[-1]
+            message = f"unknown option {flag}{parser.suggest(flag)} (see python main.py --help)"
+        elif "must contain a YAML mapping" in message:
             message = f"{parser.config_path} must hold option: value lines (a YAML mapping)"
         raise UsageError(message) from None
 

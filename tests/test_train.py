@@ -117,7 +117,7 @@ def test_interrupted_run_resumes_from_last_checkpoint(demo_dir, tmp_path):
 
 ERROR_CASES = {
     "batch not divisible": (["--batch_size", "6", "--num_generations", "4"], "not divisible by --num_generations"),
-    "unknown reward": (["--reward_funcs", "format", "nonsense"], "unknown reward nonsense"),
+    "unknown reward": (["--reward_funcs", "format", "nonsense"], "unknown reward"),
     "reward weights count": (["--reward_weights", "1.0"], "--reward_weights"),
     "missing file": (["--dataset_id", "/nonexistent/train.jsonl"], "does not exist"),
     "missing column": (["--prompt_column", "question"], "--prompt_column"),
@@ -127,19 +127,66 @@ ERROR_CASES = {
     "missing config": (["--config", "/nonexistent/run.yaml"], "--config"),
     "wandb not installed": (["--report_to", "wandb"], "pip install wandb"),
     "unknown flag": (["--no_such_flag", "1"], "--no_such_flag"),
+    "misspelled flag": (["--learning_rat", "1e-5"], "did you mean --learning_rate?"),
+    "empty split": (["--dataset_split", "train[:0]"], "selects no rows"),
+    "prompts too long": (["--max_prompt_length", "5"], "the shortest has"),
+    "wrong type": (["--max_steps", "many"], "invalid int value"),
+    "zero generations": (["--num_generations", "1"], "--num_generations 1 is out of range"),
+    "negative learning rate": (["--learning_rate", "-1"], "--learning_rate -1.0 is out of range"),
+    "demo with training options": (["--demo", "--learning_rate", "1e-3"], "--demo takes only --output_dir and --seed"),
+    "eval data missing": (["--eval_dataset_id", "/nonexistent/val.jsonl"], "does not exist"),
 }
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
 @pytest.mark.parametrize("case", list(ERROR_CASES))
-def test_clear_errors(case, demo_dir, tmp_path):
+def test_clear_errors(case, demo_dir, tmp_path, capsys):
+    """In-process (seconds for the whole table); test_cli_error_is_one_line_without_traceback covers a real process."""
+    import main
+
     extra, expected = ERROR_CASES[case]
+    if case == "cuda absent" and torch.cuda.is_available():
+        pytest.skip("checks the no-GPU error")
     if case == "wandb not installed" and importlib.util.find_spec("wandb"):
         pytest.skip("wandb is installed here")
     out = tmp_path / "run"
-    proc = run_cli(*train_args(demo_dir, out, *extra))
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert lines and lines[-1].startswith("error: ") and expected in lines[-1], proc.stderr[-2000:]
+    assert main.main([str(a) for a in train_args(demo_dir, out, *extra)[1:]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and expected in err, err
     assert not out.exists(), "nothing half-written on error"
+
+
+def test_cli_error_is_one_line_without_traceback(demo_dir, tmp_path):
+    proc = run_cli(*train_args(demo_dir, tmp_path / "run", "--batch_size", "6"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: generation batch 6")
+
+
+def test_yaml_typo_names_file_key_and_suggestion(demo_dir, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("learning_rat: 1e-5\n")
+    proc = run_cli(*train_args(demo_dir, tmp_path / "run", "--config", config))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert str(config) in line and "'learning_rat'" in line and "did you mean --learning_rate?" in line, line
+
+
+def test_help_puts_our_options_first_and_lists_config():
+    text = run_cli("main.py", "--help").stdout
+    heading = text.index("All other options (TRL GRPOConfig")
+    for flag in ["--model_id", "--dataset_id", "--output_dir", "--learning_rate", "--batch_size", "--num_generations",
+                 "--max_completion_length", "--max_prompt_length", "--reward_funcs", "--eval_dataset_id", "--lora_r",
+                 "--load_in_4bit", "--config", "--check", "--demo"]:
+        assert text.index(flag) < heading, flag
+    assert text.index("--model_id") < 2500, "the first options are ours, near the top"
+    assert "--adam_beta1" in text[heading:], "TRL's full list follows"
+
+
+def test_unreachable_hub_fails_fast(tmp_path):
+    """A hub id with the hub unreachable (a closed local port) is one line within seconds, not a minute of retries."""
+    env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0",
+           "TRANSFORMERS_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf")}
+    start = time.time()
+    proc = run_cli("main.py", "--model_id", "Qwen/Qwen2.5-0.5B-Instruct", "--output_dir", tmp_path / "run", env=env)
+    assert proc.returncode == 2 and time.time() - start < 30
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: could not download") and "127.0.0.1:9 unreachable" in line, proc.stderr[-1000:]
