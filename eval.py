@@ -77,6 +77,9 @@ class EvalArguments:
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling threshold (when sampling)."})
     seed: int = field(default=42, metadata={"help": "Seed; each batch is seeded from it, so resumed runs reproduce."})
     use_vllm: bool = field(default=False, metadata={"help": "Generate with vLLM (needs vllm and a CUDA GPU)."})
+    cache_implementation: str = field(default="auto", metadata={
+        "help": "KV cache: 'static' (faster decoding on a GPU), 'dynamic'; 'auto': static on CUDA, dynamic on CPU. "
+                "Greedy tokens are the same either way.", "choices": ["auto", "static", "dynamic"]})
     output_file: str | None = field(default=None, metadata={
         "help": "Result JSON; default results/<model>__<adapter|baseline|model>__<data>_<split>.json. Progress goes "
                 "to <output_file>.partial.jsonl until it is written."})
@@ -113,10 +116,12 @@ class EvalSettings:
     batch_size: int
     backend: str
     sources: dict = field(default_factory=dict, compare=False)  # where each inherited setting came from: not a key
+    cache_implementation: str | None = field(default=None, compare=False)  # speed only, same tokens: not a key
 
     def key(self) -> dict:
         """The settings as JSON values: the partial file's header and the summary's first fields."""
-        return json.loads(json.dumps({k: v for k, v in asdict(self).items() if k != "sources"}))
+        return json.loads(json.dumps({k: v for k, v in asdict(self).items()
+                                      if k not in ("sources", "cache_implementation")}))
 
 
 # The prompt settings a run records and evaluation inherits unless a flag overrides them. max_completion_length is not
@@ -193,8 +198,17 @@ def resolve_settings(args: EvalArguments) -> EvalSettings:
         dataset_id=absolute(args.dataset_id), dataset_config=args.dataset_config, split=args.split,
         **inherited, max_samples=args.max_samples, max_completion_length=args.max_completion_length, num_samples=args.num_samples,
         temperature=temperature, top_p=args.top_p, seed=args.seed, batch_size=args.batch_size,
-        backend="vllm" if args.use_vllm else "transformers", sources=sources)
+        backend="vllm" if args.use_vllm else "transformers", sources=sources,
+        cache_implementation=resolve_cache(args.cache_implementation))
     return settings
+
+
+def resolve_cache(choice: str) -> str | None:
+    """'auto': a static KV cache on CUDA (decoding launches fewer, fixed-shape kernels), transformers' dynamic cache on
+    CPU, where a static one is not faster."""
+    if choice == "auto":
+        return "static" if torch.cuda.is_available() else None
+    return None if choice == "dynamic" else choice
 
 
 def default_output_file(args: EvalArguments) -> str:
@@ -290,7 +304,7 @@ def generation_config(settings: EvalSettings, model_config: GenerationConfig, to
     return GenerationConfig(
         max_new_tokens=settings.max_completion_length, do_sample=sampling,
         temperature=settings.temperature if sampling else 1.0, top_p=settings.top_p if sampling else 1.0,
-        top_k=0 if sampling else 50, repetition_penalty=1.0,
+        top_k=0 if sampling else 50, repetition_penalty=1.0, cache_implementation=settings.cache_implementation,
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=eos)
 
 
@@ -417,6 +431,7 @@ def summarize(settings: EvalSettings, samples: list[dict], num_problems: int, sk
     summary = {
         **settings.key(),
         "setting_sources": settings.sources,
+        "cache_implementation": settings.cache_implementation or "dynamic",
         "num_problems": num_problems,
         "skipped_prompts": skipped,
         "num_completions": len(samples),

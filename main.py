@@ -86,6 +86,7 @@ class ScriptArguments:
 class TrainConfig(GRPOConfig):
     """TRL's GRPOConfig with this project's defaults (every GRPOConfig/TrainingArguments option still works)."""
 
+    checkpointing_auto = False  # set in __post_init__ (not a field)
     collected = None  # a list while parsing for --check: problems are gathered there instead of raised (not a field)
 
     output_dir: str = field(default="ckpts/grpo", metadata={"help": "Where checkpoints and the adapter go."})
@@ -109,11 +110,27 @@ class TrainConfig(GRPOConfig):
     bf16: bool | None = field(
         default=None, metadata={"help": "bf16 mixed precision; default: on when the GPU supports it, off on CPU."}
     )
+    # Measured at the seed command's shape (Qwen2.5-0.5B architecture, one H200): 3.08 s/step with checkpointing,
+    # 2.43 without, 1.86 without and with a static KV cache; a bare TRL script (checkpointing on) 3.54.
+    activation_checkpointing: bool | None = field(default=None, metadata={
+        "help": "Alias of --gradient_checkpointing (transformers' new name).", "nargs": "?", "const": True})
+    gradient_checkpointing: bool | None = field(default=None, metadata={"nargs": "?", "const": True,
+        "help": "Recompute activations in the backward pass (less memory, slower); default: off for LoRA on models "
+                "up to 3B parameters, on for larger models and full fine-tuning."})
+    cache_implementation: str | None = field(default="auto", metadata={
+        "help": "KV cache for generation: 'static' (fixed-size, much faster decoding on a GPU), 'dynamic' (the "
+                "transformers default); 'auto': static on CUDA without vLLM, dynamic on CPU."})
 
     def __post_init__(self):
         # TRL defaults bf16 to True, which refuses to start without a GPU: make precision automatic instead.
         if self.bf16 is None:
             self.bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported() and not (self.fp16 or self.use_cpu)
+        # Left unset (None), checkpointing is chosen once the model's size is known (models.choose_gradient_checkpointing).
+        self.checkpointing_auto = self.activation_checkpointing is None and self.gradient_checkpointing is None
+        if self.cache_implementation == "auto":
+            self.cache_implementation = "static" if torch.cuda.is_available() and not self.use_vllm else None
+        elif self.cache_implementation == "dynamic":
+            self.cache_implementation = None  # TRL's own default: transformers' dynamic cache
         problems = config_problems(self)
         if self.collected is not None:  # --check lists every problem instead of stopping at the first
             self.collected.extend(problems)

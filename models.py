@@ -153,6 +153,21 @@ def load_policy(model_args, training_args):
                            dtype=dtype, device_map=device_map, **kwargs)
 
 
+CHECKPOINTING_ABOVE = 3e9  # parameters: above this, activations dominate memory even with LoRA
+
+
+def choose_gradient_checkpointing(model, model_args, training_args) -> str:
+    """Settle --gradient_checkpointing when it was left to us; returns how it was chosen (for run_config.json).
+    Off for LoRA on models that fit (it recomputes every layer in the backward pass: ~25% slower), on for full
+    fine-tuning and large models, where activations are what runs out of memory."""
+    if not getattr(training_args, "checkpointing_auto", False):
+        return "flag"
+    params = sum(p.numel() for p in model.parameters())
+    chosen = not model_args.use_peft or params > CHECKPOINTING_ABOVE
+    training_args.activation_checkpointing = training_args.gradient_checkpointing = chosen
+    return f"auto ({params / 1e9:.2f}B parameters, {'LoRA' if model_args.use_peft else 'full fine-tuning'})"
+
+
 def lora_config(model_args):
     """TRL's LoRA config from the flags; `--lora_target_modules all-linear` means PEFT's shorthand, not a module."""
     from trl import get_peft_config

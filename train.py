@@ -15,7 +15,7 @@ import reward
 from data_utils import filter_by_prompt_length, format_dataset, load_math_dataset
 from distributed import is_main_process, world_size
 from errors import UsageError
-from models import load_chat_tokenizer, load_policy, lora_config
+from models import choose_gradient_checkpointing, load_chat_tokenizer, load_policy, lora_config
 from runs import RUN_CONFIG, is_finished_run, last_complete_checkpoint, package_versions, read_json, write_json
 
 
@@ -44,8 +44,10 @@ def train(script_args, training_args, model_args) -> Path:
 
     from heldout import ReadableProgress
 
+    model = load_policy(model_args, training_args)
+    checkpointing = choose_gradient_checkpointing(model, model_args, training_args)
     trainer = GRPOTrainer(
-        model=load_policy(model_args, training_args),
+        model=model,
         reward_funcs=reward_funcs,
         args=training_args,
         train_dataset=dataset,
@@ -59,7 +61,11 @@ def train(script_args, training_args, model_args) -> Path:
         trainer.add_callback(held_out)
     if resume and is_main_process():
         print(f"Resuming from {Path(resume).name}")
-    save_run_config(script_args, training_args, model_args, finished=False)
+    speed = {"gradient_checkpointing": f"{training_args.gradient_checkpointing} ({checkpointing})",
+             "cache_implementation": training_args.cache_implementation or "dynamic"}
+    if is_main_process():
+        print("speed settings: " + ", ".join(f"{k}={v}" for k, v in speed.items()))
+    save_run_config(script_args, training_args, model_args, finished=False, speed_settings=speed)
     trainer.train(resume_from_checkpoint=resume)
 
     trainer.save_model(str(output_dir))  # every rank takes part: ZeRO-3 gathers the sharded adapter here
@@ -67,7 +73,7 @@ def train(script_args, training_args, model_args) -> Path:
         return output_dir
     tokenizer.save_pretrained(str(output_dir))
     trainer.save_state()  # the run's own trainer_state.json, with the final entry, for the report
-    outcome = {"final_step": trainer.state.global_step, "wall_time_s": round(time.time() - started, 1)}
+    outcome = {"speed_settings": speed, "final_step": trainer.state.global_step, "wall_time_s": round(time.time() - started, 1)}
     if held_out:
         outcome.update(held_out.keep_best(output_dir))
     save_run_config(script_args, training_args, model_args, finished=True, **outcome)

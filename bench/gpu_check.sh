@@ -26,7 +26,7 @@ export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 HF_DATAS
 WORK=${GPU_CHECK_WORK:-/tmp/gpu_check_work}  # the 0.5B model is built here once and reused by every phase
 DEADLINE=$((SECONDS + ${GPU_CHECK_BUDGET:-540}))
 STEPS=${GPU_CHECK_STEPS:-10}
-VARIANT=${GPU_CHECK_VARIANT:---gradient_checkpointing false --cache_implementation static}  # extra flags for ours
+VARIANT=${GPU_CHECK_VARIANT:---gradient_checkpointing true --cache_implementation dynamic}  # ours with the old defaults
 if [ -n "${GPU_CHECK_TINY:-}" ]; then SIZE=(--tiny) DATA=data-tiny; else SIZE=() DATA=data-qwen2.5-0.5b-arch; fi
 
 # phase NAME LIMIT_SECONDS COMMAND...: announce, run under a limit (never past the shared deadline), report.
@@ -76,12 +76,15 @@ phase train 330 "$PY" bench/bench_train.py "${SIZE[@]}" --steps "$STEPS" --work_
 phase eval 120 "$PY" bench/bench_eval.py --model_dir "$WORK/runs/ours" --dataset_id "$WORK/$DATA/train.jsonl" \
     --split "train[:64]" --repeats 1
 
+# The fast default's promise: greedy tokens with a static KV cache equal the dynamic cache's.
+phase identity 90 "$PY" bench/gpu_identity.py "$WORK/model-${DATA#data-}" "$WORK/$DATA/train.jsonl"
+
 # QLoRA: our path with --load_in_4bit true (memory and speed; no bare run).
 phase qlora 120 "$PY" bench/bench_train.py "${SIZE[@]}" --steps 5 --work_dir "$WORK" --show_output --run_timeout 110 \
     --load_in_4bit --no_bare
 
 kill "$MONITOR" 2>/dev/null
 echo "=== summary (from $OUT/gpu_log.txt)"
-grep -E "^(device:|model:|data:|shape:|run |ours|bare|\[bench_train\].*(done|FAILED)|=== .*(exit code|TIMED|SKIPPED))|speed:|eval\.py / |tokens/s" \
+grep -E "^(device:|model:|data:|shape:|run |ours|bare|\[bench_train\].*(done|FAILED)|=== .*(exit code|TIMED|SKIPPED))|speed:|eval\.py / |tokens/s|greedy identical|divergence|static speed-up" \
     "$OUT/gpu_log.txt" | grep -v "^  \[" || true
 sleep 1  # let tee write the last lines
