@@ -21,7 +21,11 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-import torch
+# Before torch loads OpenMP: waiting threads sleep instead of spinning, so a second torch process on a small CPU slows
+# this one a little instead of many times (measured on 2 cores; see README, Speed).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
 from trl import GRPOConfig, ModelConfig, TrlParser
 
 import reward

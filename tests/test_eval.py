@@ -296,3 +296,17 @@ def test_empty_references_are_skipped_and_counted_not_graded(demo_dir, tmp_path,
     assert by_index[2]["accuracy"] is None
     assert by_index[1]["accuracy"] is not None
     assert result["summary"]["unscored_references"] == 2 and result["summary"]["scored"] == 1
+
+
+def test_static_kv_cache_gives_the_same_greedy_tokens(demo_dir, tmp_path):
+    """The fast path (a static KV cache, eval.py's default on CUDA) must not change what greedy decoding says:
+    bit-identical completions on CPU in fp32, left padding and EOS included."""
+    data = varied_lengths_file(demo_dir, tmp_path)  # prompts of different lengths: real left padding
+    static = run_eval(demo_dir, tmp_path / "static.json", dataset_id=str(data), split="test",
+                      cache_implementation="static")
+    dynamic = run_eval(demo_dir, tmp_path / "dynamic.json", dataset_id=str(data), split="test",
+                       cache_implementation="dynamic")
+    assert static["summary"]["cache_implementation"] == "static"
+    assert dynamic["summary"]["cache_implementation"] == "dynamic"
+    assert [s["completion"] for s in static["samples"]] == [s["completion"] for s in dynamic["samples"]]
+    assert [s["completion_tokens"] for s in static["samples"]] == [s["completion_tokens"] for s in dynamic["samples"]]
