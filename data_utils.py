@@ -42,6 +42,8 @@ def load_math_dataset(dataset_id: str, split: str = "train", dataset_config: str
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     try:
         if path.is_file():
+            if path.stat().st_size == 0:
+                raise UsageError(f"dataset file {dataset_id} is empty: it needs one row per problem")
             builder = LOCAL_FORMATS.get(path.suffix.lower())
             if builder is None:
                 raise UsageError(
@@ -81,13 +83,14 @@ def format_dataset(
     system_prompt: str = SYSTEM_PROMPT,
     prompt_column: str = "problem",
     solution_column: str = "solution",
+    flags: str = "--prompt_column / --solution_column",
 ):
     """Rows -> `{"prompt": [system, user] messages, "solution": reference}`; every other column is dropped."""
     missing = [c for c in (prompt_column, solution_column) if c not in dataset.column_names]
     if missing:
         raise UsageError(
             f"data set has no column(s) {', '.join(missing)} (it has: {', '.join(dataset.column_names)}); "
-            "choose others with --prompt_column / --solution_column"
+            f"choose others with {flags}"
         )
 
     def to_conversation(row):

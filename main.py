@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib.util
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 # Before torch loads OpenMP: waiting threads sleep instead of spinning, so a second torch process on a small CPU slows
 # this one a little instead of many times (measured on 2 cores; see README, Speed).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# bitsandbytes, imported with transformers when installed, asks for an optional CPU kernel package at import time.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 import torch  # noqa: E402
 from trl import GRPOConfig, ModelConfig, TrlParser

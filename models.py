@@ -172,7 +172,17 @@ def lora_config(model_args):
     """TRL's LoRA config from the flags; `--lora_target_modules all-linear` means PEFT's shorthand, not a module."""
     from trl import get_peft_config
 
-    config = get_peft_config(model_args)
+    if model_args.use_peft:
+        for flag, ok, rule in [("--lora_r", model_args.lora_r >= 1, "at least 1"),
+                               ("--lora_alpha", model_args.lora_alpha > 0, "positive"),
+                               ("--lora_dropout", 0 <= model_args.lora_dropout < 1, "in [0, 1)")]:
+            if not ok:
+                raise UsageError(f"invalid LoRA options: {flag} {getattr(model_args, flag[2:])} must be {rule}")
+    try:
+        config = get_peft_config(model_args)
+    except ValueError as err:  # PEFT's own validation, e.g. "`r` should be a positive integer value"
+        raise UsageError(f"invalid LoRA options: {first_line(err)} (check --lora_r, --lora_alpha, --lora_dropout, "
+                         "--lora_target_modules)") from None
     if config is not None and config.target_modules in ({"all-linear"}, ["all-linear"]):
         config.target_modules = "all-linear"
     return config

@@ -48,6 +48,7 @@ def preflight(script_args, training_args, model_args) -> int:
         report.error(problem)
     tokenizer = step(report, "tokenizer", lambda: load_chat_tokenizer(
         model_args.model_name_or_path, "--model_id", revision=model_args.model_revision))
+    step(report, "LoRA", lambda: lora_config(model_args))
     funcs = step(report, "rewards", lambda: reward.resolve_reward_funcs(
         script_args.reward_funcs, training_args.reward_weights,
         max_completion_length=training_args.max_completion_length, overlong_buffer=script_args.overlong_buffer))
@@ -197,13 +198,14 @@ def report_memory(report: Report, model_args, args, prompt_tokens: int) -> None:
         config = load_pretrained(AutoConfig.from_pretrained, model_args.model_name_or_path, "--model_id")
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(config)
+        trainable = lora_parameters(model, model_args) if model_args.use_peft else None
     except (UsageError, ValueError, OSError) as err:
         report.line(f"skipped: {err}")
         return
     params = sum(p.numel() for p in model.parameters())
     dtype = auto_dtype(args.bf16, args.fp16, model_args.dtype)
     width = 0.5 if model_args.load_in_4bit else 1 if model_args.load_in_8bit else torch.finfo(dtype).bits / 8
-    trainable = lora_parameters(model, model_args) if model_args.use_peft else params
+    trainable = params if trainable is None else trainable
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     layers, hidden = text.num_hidden_layers, text.hidden_size
     heads = text.num_attention_heads

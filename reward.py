@@ -502,6 +502,8 @@ def resolve_reward_funcs(specs: list[str], weights: list[float] | None = None, *
     way GRPOTrainer passes it. `overlong` is TRL's `get_soft_overlong_punishment(max_completion_length,
     overlong_buffer)`; the buffer defaults to a quarter of max_completion_length. Each function's `__name__` is what
     TRL logs (`rewards/<name>/mean`). Raises UsageError (one line naming --reward_funcs) for anything unusable."""
+    if weights is not None and not all(math.isfinite(w) for w in weights):
+        raise UsageError(f"--reward_weights {' '.join(map(str, weights))} holds a non-finite value: give numbers")
     if weights is not None and len(weights) != len(specs):
         raise UsageError(f"{len(specs)} --reward_funcs but {len(weights)} --reward_weights: give one weight per reward")
     funcs = [_resolve_one(spec, max_completion_length, overlong_buffer) for spec in specs]

@@ -117,7 +117,11 @@ def held_out_eval(script_args, training_args, model_args, tokenizer):
     # Default: at every checkpoint, so each checkpoint-N has its held-out figure to check with eval.py.
     every = int(training_args.eval_steps or training_args.save_steps)
     settings = eval_settings(script_args, training_args, model_args)
-    callback = HeldOutEval(settings, tokenizer, every)
+    try:
+        callback = HeldOutEval(settings, tokenizer, every)
+    except UsageError as err:  # eval.py's wording names its own flags; here they are the --eval_* ones
+        raise UsageError(str(err).replace("--prompt_column / --solution_column",
+                                          "--eval_prompt_column / --eval_solution_column")) from None
     if is_main_process():
         print(f"held-out evaluation: {len(callback.rows)} prompts of {script_args.eval_dataset_id} "
               f"({script_args.eval_split}), greedy, at step 0 and every {every} steps")
@@ -133,8 +137,11 @@ def prepare_output_dir(output_dir: Path, training_args, overwrite: bool) -> str 
                 shutil.rmtree(output_dir)
         return None
     if training_args.resume_from_checkpoint:
-        if not Path(training_args.resume_from_checkpoint).is_dir():
-            raise UsageError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint} is not a directory")
+        checkpoint = Path(training_args.resume_from_checkpoint)
+        if not (checkpoint / "trainer_state.json").is_file():
+            what = "is not a directory" if not checkpoint.is_dir() else "is not a complete checkpoint (no trainer_state.json)"
+            raise UsageError(f"--resume_from_checkpoint {checkpoint} {what}: pass a checkpoint-N directory of a run, or "
+                             "drop the flag to resume from the last complete one in --output_dir")
         return training_args.resume_from_checkpoint
     if is_finished_run(output_dir):
         raise UsageError(f"{output_dir} already holds a finished run: pass --overwrite_output_dir to replace it, "

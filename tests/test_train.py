@@ -135,6 +135,11 @@ ERROR_CASES = {
     "negative learning rate": (["--learning_rate", "-1"], "--learning_rate -1.0 is out of range"),
     "demo with training options": (["--demo", "--learning_rate", "1e-3"], "--demo takes only --output_dir and --seed"),
     "eval data missing": (["--eval_dataset_id", "/nonexistent/val.jsonl"], "does not exist"),
+    "eval column missing": (["--eval_dataset_id", "EVAL", "--eval_prompt_column", "nope"], "--eval_prompt_column"),
+    "empty file": (["--dataset_id", "EMPTY"], "is empty"),
+    "resume from a non-checkpoint": (["--resume_from_checkpoint", "EMPTY_DIR"], "is not a complete checkpoint"),
+    "lora rank zero": (["--lora_r", "0"], "invalid LoRA options"),
+    "non-finite weight": (["--reward_weights", "1", "nan"], "non-finite"),
 }
 
 
@@ -149,6 +154,11 @@ def test_clear_errors(case, demo_dir, tmp_path, capsys):
     if case == "wandb not installed" and importlib.util.find_spec("wandb"):
         pytest.skip("wandb is installed here")
     out = tmp_path / "run"
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "empty_dir").mkdir()
+    places = {"EVAL": demo_dir / "data" / "val.jsonl", "EMPTY": tmp_path / "empty.jsonl",
+              "EMPTY_DIR": tmp_path / "empty_dir"}
+    extra = [places.get(x, x) for x in extra]
     assert main.main([str(a) for a in train_args(demo_dir, out, *extra)[1:]]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and expected in err, err
