@@ -88,7 +88,7 @@ def test_training_run_saves_adapter_that_reloads_and_changes_outputs(demo_dir, t
 
 def test_interrupted_run_resumes_from_last_checkpoint(demo_dir, tmp_path):
     out = tmp_path / "run"
-    args = [sys.executable, *map(str, train_args(demo_dir, out, "--max_steps", "12"))]
+    args = [sys.executable, *map(str, train_args(demo_dir, out, "--max_steps", "12", "--report_to", "tensorboard"))]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 300
@@ -101,9 +101,12 @@ def test_interrupted_run_resumes_from_last_checkpoint(demo_dir, tmp_path):
     done = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if (p / "trainer_state.json").exists())
     assert done and done[-1] < 12
 
-    again = run_cli(*train_args(demo_dir, out, "--max_steps", "12"))
+    again = run_cli(*train_args(demo_dir, out, "--max_steps", "12", "--report_to", "tensorboard"))
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"Resuming from checkpoint-{done[-1]}" in again.stdout
+    # The resumed run continues the same TensorBoard curves: one folder, event files from both starts.
+    assert not [p for p in (out / "runs").iterdir() if p.is_dir()]
+    assert len(list((out / "runs").glob("events.out.tfevents.*"))) == 2
     state = json.loads((out / "checkpoint-12" / "trainer_state.json").read_text())
     assert state["global_step"] == 12
 
