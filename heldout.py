@@ -13,6 +13,7 @@ from pathlib import Path
 from transformers import ProgressCallback, Trainer, TrainerCallback
 
 import eval as evaluation
+from distributed import is_main_process
 from runs import read_json, write_json
 
 BEST_DIR = "best"  # <output_dir>/best/: the best adapter so far and best.json, so it survives a resume
@@ -97,7 +98,7 @@ class HeldOutEval(TrainerCallback):
         accuracy = summary["accuracy"] or 0.0
         if not self.best or accuracy > self.best["accuracy"]:
             self.best = {"step": state.global_step, "accuracy": accuracy}
-            if self.trainer.is_world_process_zero():
+            if is_main_process():
                 self.trainer.model.save_pretrained(str(self.best_dir))
                 write_json(self.best_dir / "best.json", self.best)
 
