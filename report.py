@@ -249,11 +249,17 @@ def _rewards_panels(run: Run) -> list:
         panels.append(each)
     zero_steps, zero = series(history, "frac_reward_zero_std")
     if zero_steps:
-        def flat(ax):
-            _plot_series(ax, zero_steps, zero, "frac_reward_zero_std", "tab:gray")
-            _style(ax, "groups with equal rewards (no signal)", fraction=True, legend=False)
-        panels.append(flat)
+        panels.append(_fraction_panel(zero_steps, zero, "frac_reward_zero_std", "tab:gray",
+                                      "groups with equal rewards (no signal)"))
     return panels
+
+
+def _fraction_panel(steps, values, label: str, color: str, title: str):
+    """A panel of one series in [0, 1], without a legend (the title says what it is)."""
+    def panel(ax):
+        _plot_series(ax, steps, values, label, color)
+        _style(ax, title, fraction=True, legend=False)
+    return panel
 
 
 def _heldout_panels(run: Run) -> list:
@@ -309,10 +315,8 @@ def _completions_panels(run: Run) -> list:
         panels.append(cut)
     found_steps, found = series(history, "diagnostics/answer_extracted_fraction")
     if found_steps:
-        def extracted(ax):
-            _plot_series(ax, found_steps, found, "answer extracted", "tab:olive")
-            _style(ax, "completions with an extractable answer", fraction=True, legend=False)
-        panels.append(extracted)
+        panels.append(_fraction_panel(found_steps, found, "answer extracted", "tab:olive",
+                                      "completions with an extractable answer"))
     return panels
 
 

@@ -83,7 +83,7 @@ def test_card_records_command_and_peft_snippet_runs(short_run, tmp_path):
     """The card shows the command line train.py records, and its PEFT snippet loads the adapter and generates."""
     out, _ = short_run
     run = tmp_path / "run"
-    shutil.copytree(out, run, ignore=shutil.ignore_patterns("checkpoint-*", "report"))
+    shutil.copytree(out, run, ignore=shutil.ignore_patterns("checkpoint-*", "report", "trainer_state.json"))
     config = json.loads((run / "run_config.json").read_text())
     config.update(command="python main.py --max_steps 4 --output_dir ckpts/x", wall_time_s=75.4, hardware="2 CPU cores")
     (run / "run_config.json").write_text(json.dumps(config))
