@@ -9,12 +9,13 @@ SUMMARY_KEY = {"format reward mean": "format_mean", "accuracy": "accuracy"}
 
 
 def printed_table(stdout: str) -> dict:
-    """{(metric, decoding): (before, after, change)} from lines such as `accuracy  greedy  0.055  0.820  +0.766`."""
+    """{(metric, decoding): (before, after, change)} as printed, from lines such as
+    `accuracy  greedy  0.117  0.914  +0.797`."""
     table = {}
     for line in stdout.splitlines():
         words = line.split()
         if len(words) >= 5 and words[-4] in ("greedy", "sampled") and " ".join(words[:-4]) in SUMMARY_KEY:
-            table[" ".join(words[:-4]), words[-4]] = tuple(float(w) for w in words[-3:])
+            table[" ".join(words[:-4]), words[-4]] = tuple(words[-3:])
     return table
 
 
@@ -26,16 +27,17 @@ def test_demo_shows_grpo_raising_heldout_accuracy(demo):
         pytest.skip("REUSE_DEMO_DIR set: the demo was not run in this session")
     table = printed_table(proc.stdout)
     assert len(table) == 4, proc.stdout[-3000:]
-    for (metric, decoding), (before, after, change) in table.items():
-        summary = {when: json.loads((demo_dir / EVAL_FILES[decoding, when]).read_text())["summary"]
-                   for when in ("before", "after")}
-        assert before == pytest.approx(summary["before"][SUMMARY_KEY[metric]], abs=5e-4), (metric, decoding)
-        assert after == pytest.approx(summary["after"][SUMMARY_KEY[metric]], abs=5e-4), (metric, decoding)
-        assert change == pytest.approx(after - before, abs=1.5e-3)
-    # The demo measures about +0.7 greedy and +0.4 sampled; the margins absorb CPU nondeterminism.
-    assert table["accuracy", "greedy"][2] >= 0.1, proc.stdout[-2000:]
-    assert table["accuracy", "sampled"][2] >= 0.1, proc.stdout[-2000:]
-    assert table["format reward mean", "greedy"][2] >= 0.2 and table["format reward mean", "greedy"][1] >= 0.8
+    for (metric, decoding), printed in table.items():
+        before, after = (json.loads((demo_dir / EVAL_FILES[decoding, when]).read_text())["summary"][SUMMARY_KEY[metric]]
+                         for when in ("before", "after"))
+        assert printed == (f"{before:.3f}", f"{after:.3f}", f"{after - before:+.3f}"), (metric, decoding)
+    change = {key: float(printed[2]) for key, printed in table.items()}
+    # Measured: +0.28 to +0.80 greedy and +0.29 to +0.54 sampled over seeds 42, 1, 2; the margins absorb CPU
+    # nondeterminism.
+    assert change["accuracy", "greedy"] >= 0.1, proc.stdout[-2000:]
+    assert change["accuracy", "sampled"] >= 0.1, proc.stdout[-2000:]
+    assert change["format reward mean", "greedy"] >= 0.2, proc.stdout[-2000:]
+    assert float(table["format reward mean", "greedy"][1]) >= 0.8, proc.stdout[-2000:]
     sampled = json.loads((demo_dir / "eval_adapter_sampled.json").read_text())["summary"]
     assert sampled["num_samples"] == 4 and sampled["temperature"] == 1.0
 
