@@ -60,8 +60,8 @@ def run_demo(options: dict, train_from_argv) -> int:
 
 
 def grpo_argv(base_dir: Path, data_dir: Path, adapter_dir: Path, seed: int, max_steps: int = GRPO_STEPS) -> list[str]:
-    """The demo's `python main.py ...` command line: the same path, options and rewards as a real run. (Held-out
-    evaluation during training would be one more line: "--eval_dataset_id", str(data_dir / "val.jsonl"), ...)"""
+    """The demo's `python main.py ...` command line: the same path, options and rewards as a real run, with held-out
+    evaluation on the validation split (never the test split: it picks the adapter that is kept)."""
     return [
         "--model_id", str(base_dir.resolve()), "--dataset_id", str(data_dir / "train.jsonl"),
         "--output_dir", str(adapter_dir), "--overwrite_output_dir",
@@ -70,6 +70,7 @@ def grpo_argv(base_dir: Path, data_dir: Path, adapter_dir: Path, seed: int, max_
         "--max_prompt_length", "256", "--lora_r", "16", "--lora_alpha", "32", "--lora_dropout", "0",
         "--lora_target_modules", "all-linear", "--gradient_checkpointing", "false", "--seed", str(seed),
         "--logging_steps", "10", "--save_steps", "100", "--report_to", "none", "--system_prompt", DEMO_SYSTEM_PROMPT,
+        "--eval_dataset_id", str(data_dir / "val.jsonl"), "--eval_steps", "20", "--eval_max_samples", "128",
     ]
 
 
