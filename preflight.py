@@ -17,7 +17,7 @@ import reward
 from data_utils import format_dataset, load_math_dataset, tokenize_prompts
 from distributed import world_size
 from errors import UsageError
-from models import auto_dtype, load_chat_tokenizer, load_pretrained, lora_config
+from models import CHECKPOINTING_ABOVE, auto_dtype, load_chat_tokenizer, load_pretrained, lora_config
 from runs import package_versions
 
 SAMPLE = 2000  # references checked at most (sampled, seeded): NuminaMath-size data stays well under a minute
@@ -62,6 +62,17 @@ def preflight(script_args, training_args, model_args) -> int:
         report_references(report, data)
         if funcs is not None:
             report_reward_sanity(report, data, funcs, script_args.reward_funcs)
+    if script_args.eval_dataset_id:
+        held_out = step(report, "held-out data", lambda: format_dataset(
+            load_math_dataset(script_args.eval_dataset_id, script_args.eval_split, script_args.dataset_config),
+            script_args.system_prompt, script_args.eval_prompt_column or script_args.prompt_column,
+            script_args.eval_solution_column or script_args.solution_column,
+            "--eval_prompt_column / --eval_solution_column"))
+        if held_out is not None:
+            report.section("held-out evaluation during training")
+            report.line(f"{len(held_out)} problems in {script_args.eval_dataset_id} ({script_args.eval_split}); the first "
+                        f"{min(len(held_out), script_args.eval_max_samples or len(held_out))} that fit are scored "
+                        "greedily at step 0 and every --eval_steps steps")
     report_batch(report, training_args, kept)
     report_memory(report, model_args, training_args, longest)
     report_environment(report)
@@ -226,9 +237,13 @@ def report_memory(report: Report, model_args, args, prompt_tokens: int) -> None:
     report.line(f"model: {params / 1e6:.1f}M parameters, {trainable / 1e6:.2f}M trainable; weights {gib(weights)} "
                 f"({dtype_name(model_args, dtype)}); optimizer state and gradients {gib(states)}")
     report.line(f"KV cache for {generating} completions x {seq} tokens: {gib(kv_cache)}; logits {gib(logits)}")
+    checkpointing = args.gradient_checkpointing
+    how = "as asked"
+    if getattr(args, "checkpointing_auto", False):  # what models.choose_gradient_checkpointing will pick
+        checkpointing, how = not model_args.use_peft or params > CHECKPOINTING_ABOVE, "chosen automatically"
     report.line(f"activations: {gib(activations)} without, {gib(checkpointed)} with gradient checkpointing "
-                f"(now {'on' if args.gradient_checkpointing else 'off'})")
-    total = weights + states + kv_cache + logits + (checkpointed if args.gradient_checkpointing else activations)
+                f"({'on' if checkpointing else 'off'}, {how})")
+    total = weights + states + kv_cache + logits + (checkpointed if checkpointing else activations)
     available, where = available_memory()
     report.line(f"total about {gib(total)}; available: {gib(available)} ({where})")
     if total > available:
