@@ -54,3 +54,30 @@ def test_demo_splits_are_disjoint_and_fixtures_are_left(demo_dir):
         assert (demo_dir / path).is_file(), path
     run_config = json.loads((demo_dir / "adapter" / "run_config.json").read_text())
     assert run_config["dataset_id"].endswith("train.jsonl")  # GRPO never saw the test file
+
+
+def test_demo_evaluates_on_validation_during_training_and_writes_its_report(demo_dir):
+    run_config = json.loads((demo_dir / "adapter" / "run_config.json").read_text())
+    assert run_config["eval_dataset_id"].endswith("val.jsonl"), "the kept adapter is chosen on validation, not test"
+    assert 0 <= run_config["best_step"] <= run_config["final_step"]
+    history = json.loads((demo_dir / "adapter" / "trainer_state.json").read_text())["log_history"]
+    curve = [e["eval/accuracy"] for e in history if "eval/accuracy" in e]
+    assert len(curve) >= 5 and max(curve) > curve[0], "the held-out curve rises"
+    for name in ("report/heldout.png", "report/rewards.png", "README.md", "final/adapter_model.safetensors"):
+        assert (demo_dir / "adapter" / name).is_file(), name
+
+
+def test_readme_shows_what_the_demo_prints(demo):
+    """The README's demo table is the demo's real output (seed 42), within CPU nondeterminism."""
+    from conftest import REPO
+
+    demo_dir, proc = demo
+    if proc is None:
+        pytest.skip("REUSE_DEMO_DIR set: the demo was not run in this session")
+    readme = (REPO / "README.md").read_text()
+    documented = printed_table(readme[readme.index("[demo] GRPO before/after"):])
+    actual = printed_table(proc.stdout)
+    assert documented.keys() == actual.keys()
+    for key, figures in documented.items():
+        for doc, real in zip(figures, actual[key]):
+            assert abs(float(doc) - float(real)) <= 0.1, (key, figures, actual[key])

@@ -103,14 +103,15 @@ def check_adapter(adapter_dir: Path, demo_dir: Path) -> dict:
             "ref_tensors": len(ref), "numel": sum(t.numel() for t in got.values())}
 
 
-def check_main_process_only_output(proc, output_dir: Path) -> None:
-    """Our own lines, the trainer's summary and run_config.json come from the main process only."""
+def check_main_process_only_output(proc, output_dir: Path, accumulation: int = 8) -> None:
+    """Our own lines, the end-of-run summary and run_config.json come from the main process only."""
     assert proc.stdout.count("max_prompt_length=") == 1, output(proc)
-    assert proc.stdout.count("gradient_accumulation_steps=8 (from deepspeed_config") == 1, output(proc)
-    assert proc.stdout.count("'train_runtime'") == 1, output(proc)
+    adopted = "gradient_accumulation_steps=8 (from deepspeed_config"
+    assert proc.stdout.count(adopted) == (1 if accumulation == 8 else 0), output(proc)
+    assert proc.stdout.count("Training finished after") == 1, output(proc)
     config = json.loads((output_dir / "run_config.json").read_text())
     assert config["finished"] is True
-    assert config["training_args"]["gradient_accumulation_steps"] == 8
+    assert config["training_args"]["gradient_accumulation_steps"] == accumulation
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -383,7 +384,7 @@ def test_deepspeed_json_yaml_runs_a_json_config(demo_dir, tmp_path):
     proc = launch(with_json(launch_cmd("deepspeed_json_cpu.yaml", demo_dir, out, "--max_steps", "2",
                                        "--save_steps", "2")))
     assert proc.returncode == 0, output(proc)
-    check_main_process_only_output(proc, out)
+    check_main_process_only_output(proc, out, accumulation=1)  # the JSON says "auto": the trainer's value
     assert global_step(out / "checkpoint-2") == 2
     check_adapter(out, demo_dir)
 
