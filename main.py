@@ -22,9 +22,10 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-# Before torch loads OpenMP: waiting threads sleep instead of spinning, so a second torch process on a small CPU slows
-# this one a little instead of many times (measured on 2 cores; see README, Speed).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from distributed import share_cpu_cores  # noqa: E402
+
+# Run as a command (not imported by tests or other modules): choose CPU threads before torch starts its thread pool.
+CPU_THREADS = share_cpu_cores() if __name__ == "__main__" else None
 # bitsandbytes, imported with transformers when installed, asks for an optional CPU kernel package at import time.
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
@@ -321,6 +322,8 @@ def parse_args(argv: list[str] | None = None):
 
 def main(argv: list[str] | None = None) -> int:
     quiet_library_warnings()
+    if CPU_THREADS and is_main_process():
+        print(CPU_THREADS)
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         script_args, training_args, model_args = parse_args(argv)
