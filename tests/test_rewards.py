@@ -620,12 +620,17 @@ def test_an_overrun_kills_the_worker_and_the_rest_of_the_batch_is_still_judged(m
 
 
 def test_an_interrupted_call_leaves_no_stale_replies_for_the_next():
-    accuracy_reward([boxed("1")], solution=[r"\frac{2}{2}"])  # a started worker
-    threading.Timer(0.3, _thread.interrupt_main).start()  # Ctrl-C while the worker still owes two replies
-    with pytest.raises(KeyboardInterrupt):
-        accuracy_reward([PATHOLOGICAL[0], boxed("0.5")], solution=[PATHOLOGICAL[1], r"\frac12"])
-        time.sleep(GENEROUS_S)  # the interrupt lands by now at the latest
-    assert accuracy_reward([boxed("0.5"), boxed("3")], solution=[r"\frac{1}{2}", "x+1"]) == [1.0, 0.0]
+    # A process started in the background (as CI may be) inherits SIGINT ignored, and interrupt_main then does nothing.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        accuracy_reward([boxed("1")], solution=[r"\frac{2}{2}"])  # a started worker
+        threading.Timer(0.3, _thread.interrupt_main).start()  # Ctrl-C while the worker still owes two replies
+        with pytest.raises(KeyboardInterrupt):
+            accuracy_reward([PATHOLOGICAL[0], boxed("0.5")], solution=[PATHOLOGICAL[1], r"\frac12"])
+            time.sleep(GENEROUS_S)  # the interrupt lands by now at the latest
+        assert accuracy_reward([boxed("0.5"), boxed("3")], solution=[r"\frac{1}{2}", "x+1"]) == [1.0, 0.0]
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_concurrent_threads_get_their_own_correct_scores():
