@@ -165,7 +165,7 @@ def choose_gradient_checkpointing(model, model_args, training_args) -> str:
     params = sum(p.numel() for p in model.parameters())
     chosen = not model_args.use_peft or params > CHECKPOINTING_ABOVE
     training_args.activation_checkpointing = training_args.gradient_checkpointing = chosen
-    return f"auto ({params / 1e9:.2f}B parameters, {'LoRA' if model_args.use_peft else 'full fine-tuning'})"
+    return f"auto: {params / 1e9:.2f}B parameters, {'LoRA' if model_args.use_peft else 'full fine-tuning'}"
 
 
 def lora_config(model_args):

@@ -503,7 +503,7 @@ def _eval_command(run: Run, model_dir: str) -> str:
 
 def _peft_snippet(run: Run, model_dir: str) -> str:
     system = run.config.get("system_prompt")
-    messages = (f'[{{"role": "system", "content": SYSTEM_PROMPT}}, {{"role": "user", "content": "What is 12 * 7?"}}]'
+    messages = ('[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "What is 12 * 7?"}]'
                 if system else '[{"role": "user", "content": "What is 12 * 7?"}]')
     return "\n".join([
         "from peft import AutoPeftModelForCausalLM",
@@ -556,7 +556,7 @@ def model_card(run: Run, plots: list[Path], model_dir: str) -> str:
         "",
         f"- **Base model:** `{base}`",
         f"- **Data:** `{config.get('dataset_id', 'not recorded')}`, split `{config.get('dataset_split', '?')}`",
-        f"- **Rewards (weight):** " + ", ".join(f"`{n}` ({w:g})" for n, w in zip(names, weights)),
+        "- **Rewards (weight):** " + ", ".join(f"`{n}` ({w:g})" for n, w in zip(names, weights)),
         f"- **Steps:** {run.step}" + (f" of {run.max_steps}" if run.max_steps else "")
         + (f"; best step {config['best_step']}" if config.get("best_step") is not None else "")
         + (f"; final step {config['final_step']}" if config.get("final_step") is not None else ""),

@@ -16,7 +16,9 @@ from data_utils import filter_by_prompt_length, format_dataset, load_math_datase
 from distributed import is_main_process, world_size
 from errors import UsageError
 from models import choose_gradient_checkpointing, load_chat_tokenizer, load_policy, lora_config
-from runs import RUN_CONFIG, is_finished_run, last_complete_checkpoint, package_versions, read_json, write_json
+from runs import RUN_CONFIG, is_finished_run, last_complete_checkpoint, package_versions, write_json
+
+USER_TENSORBOARD_DIR = os.environ.get("TENSORBOARD_LOGGING_DIR")  # as the process started, before any run set it
 
 
 def train(script_args, training_args, model_args) -> Path:
@@ -39,8 +41,8 @@ def train(script_args, training_args, model_args) -> Path:
     from transformers import ProgressCallback
 
     # One TensorBoard folder per output_dir (transformers makes a new runs/<time>_<host> at every start), so a resumed
-    # run continues the same curves instead of starting a second folder.
-    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(output_dir / "runs"))
+    # run continues the same curves instead of starting a second folder. A folder the user chose still wins.
+    os.environ["TENSORBOARD_LOGGING_DIR"] = USER_TENSORBOARD_DIR or str(output_dir / "runs")
 
     from heldout import ReadableProgress
 
@@ -73,7 +75,8 @@ def train(script_args, training_args, model_args) -> Path:
         return output_dir
     tokenizer.save_pretrained(str(output_dir))
     trainer.save_state()  # the run's own trainer_state.json, with the final entry, for the report
-    outcome = {"speed_settings": speed, "final_step": trainer.state.global_step, "wall_time_s": round(time.time() - started, 1)}
+    outcome = {"speed_settings": speed, "final_step": trainer.state.global_step,
+               "wall_time_s": round(time.time() - started, 1)}
     if held_out:
         outcome.update(held_out.keep_best(output_dir))
     save_run_config(script_args, training_args, model_args, finished=True, **outcome)

@@ -1,6 +1,5 @@
 """The module map in ARCHITECTURE.md holds: no import cycles, and each module imports only the layers below it."""
 import ast
-from pathlib import Path
 
 from conftest import REPO
 

@@ -1,7 +1,6 @@
 """Held-out accuracy during training (heldout.py): one real run on the demo fixtures, shared by every test here."""
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
