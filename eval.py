@@ -19,7 +19,7 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from distributed import share_cpu_cores  # noqa: E402
@@ -123,9 +123,10 @@ class EvalSettings:
     cache_implementation: str | None = field(default=None, compare=False)  # speed only, same tokens: not a key
 
     def key(self) -> dict:
-        """The settings as JSON values: the partial file's header and the summary's first fields."""
-        return json.loads(json.dumps({k: v for k, v in asdict(self).items()
-                                      if k not in ("sources", "cache_implementation")}))
+        """The settings that define the results (the fields not marked compare=False), as JSON values: the partial
+        file's header and the summary's first fields."""
+        values = asdict(self)
+        return json.loads(json.dumps({f.name: values[f.name] for f in fields(self) if f.compare}))
 
 
 # The prompt settings a run records and evaluation inherits unless a flag overrides them. max_completion_length is not
@@ -413,11 +414,11 @@ def make_batches(rows: list[dict], settings: EvalSettings) -> list[list[tuple[di
     return [items[b:b + settings.batch_size] for b in range(0, len(items), settings.batch_size)]
 
 
-def generate_records(model, tokenizer, rows: list[dict], settings: EvalSettings) -> list[dict]:
+def generate_records(model, tokenizer, rows: list[dict], settings: EvalSettings, funcs: dict) -> list[dict]:
     """Every record for `rows` with an in-memory model, no files: what held-out evaluation during training uses, with
-    the batches, seeds, decoding and scoring of `evaluate`, so both give the same figures."""
+    the batches, seeds, decoding and scoring of `evaluate`, so both give the same figures. `funcs` is
+    `reward_functions(settings)`, resolved once by the caller."""
     config = generation_config(settings, model.generation_config, tokenizer)
-    funcs = reward_functions(settings)
     records = []
     for b, batch in enumerate(make_batches(rows, settings)):
         ids = generate(model, [r["prompt_ids"] for r, _ in batch], config, settings.seed + b)

@@ -68,6 +68,7 @@ class HeldOutEval(TrainerCallback):
     def __init__(self, settings: evaluation.EvalSettings, tokenizer, eval_steps: int):
         self.settings, self.tokenizer, self.eval_steps = settings, tokenizer, eval_steps
         self.rows, self.skipped = evaluation.load_prompts(settings, tokenizer)
+        self.funcs = evaluation.reward_functions(settings)  # once: a custom reward is imported and probed here
         self.trainer = None  # set by train.py once the trainer exists: logging goes through it
         self.best_dir = Path(settings.model_dir) / BEST_DIR
         self.best = read_json(self.best_dir / "best.json")  # a resumed run keeps its best so far
@@ -87,7 +88,7 @@ class HeldOutEval(TrainerCallback):
         was_training = model.training
         model.eval()
         with adapter_merged(model):
-            records = evaluation.generate_records(model, self.tokenizer, self.rows, self.settings)
+            records = evaluation.generate_records(model, self.tokenizer, self.rows, self.settings, self.funcs)
         if was_training:
             model.train()
         summary = evaluation.summarize(self.settings, records, len(self.rows), self.skipped, {})

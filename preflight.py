@@ -59,9 +59,12 @@ def preflight(script_args, training_args, model_args) -> int:
     if tokenizer is not None and data is not None:
         report_prompt(report, tokenizer, data)
         kept, longest = report_lengths(report, tokenizer, data, script_args.max_prompt_length)
-        report_references(report, data)
+        rows, sampled = sample_rows(data)
+        solutions = [data[i]["solution"] for i in rows]
+        answers = reward.reference_answers(solutions)  # what accuracy_reward grades against; None: no answer
+        report_references(report, solutions, answers, sampled)
         if funcs is not None:
-            report_reward_sanity(report, data, funcs, script_args.reward_funcs)
+            report_reward_sanity(report, data, rows, answers, funcs, script_args.reward_funcs)
     if script_args.eval_dataset_id:
         held_out = step(report, "held-out data", lambda: format_dataset(
             load_math_dataset(script_args.eval_dataset_id, script_args.eval_split, script_args.dataset_config),
@@ -132,12 +135,8 @@ def sample_rows(data) -> tuple[list[int], str]:
     return sorted(random.Random(0).sample(range(len(data)), SAMPLE)), f" (a random sample of {SAMPLE} of {len(data)})"
 
 
-def report_references(report: Report, data) -> None:
-    rows, sampled = sample_rows(data)
-    solutions = [data[i]["solution"] for i in rows]
-    probe = [r"<think>x</think><answer>\boxed{0}</answer>"] * len(solutions)
-    verdicts = reward.accuracy_reward(probe, solution=solutions)  # None: no answer that can be graded
-    bad = [s for s, v in zip(solutions, verdicts) if v is None]
+def report_references(report: Report, solutions: list, answers: list, sampled: str) -> None:
+    bad = [s for s, a in zip(solutions, answers) if a is None]
     report.section("references")
     report.line(f"references with a parseable answer: {len(solutions) - len(bad)} of {len(solutions)}{sampled}")
     for solution in bad[:5]:
@@ -152,18 +151,15 @@ def reformatted(answer: str) -> str:
     return "{ " + answer + " }"
 
 
-def report_reward_sanity(report: Report, data, funcs, specs) -> None:
-    rows, sampled = sample_rows(data)
-    rows = rows[:200]
-    solutions = [data[i]["solution"] for i in rows]
-    answers = [reward.reference_answer(s) for s in solutions]
-    pairs = [(s, a) for s, a in zip(solutions, answers) if a is not None]
+def report_reward_sanity(report: Report, data, rows: list[int], answers: list, funcs, specs) -> None:
+    graded = [(i, a) for i, a in zip(rows, answers) if a is not None][:200]
     report.section("reward sanity: a correct, well-formatted answer should score 1.0")
-    if not pairs:
+    if not graded:
         report.line("skipped: no parseable reference")
         return
-    completions = [f"<think>The answer follows.</think><answer>\\boxed{{{reformatted(a)}}}</answer>" for _, a in pairs]
-    kwargs = {"prompts": [data[i]["prompt"] for i in rows[:len(pairs)]], "solution": [s for s, _ in pairs],
+    completions = [f"<think>The answer follows.</think><answer>\\boxed{{{reformatted(a)}}}</answer>" for _, a in graded]
+    pairs = [(data[i]["solution"], a) for i, a in graded]
+    kwargs = {"prompts": [data[i]["prompt"] for i, _ in graded], "solution": [s for s, _ in pairs],
               "completions": [[{"role": "assistant", "content": c}] for c in completions],
               "completion_ids": [[0]] * len(pairs), "trainer_state": None}
     for spec, func in zip(specs, funcs):
