@@ -31,6 +31,7 @@ import torch  # noqa: E402
 from tqdm.auto import tqdm
 from transformers import GenerationConfig, HfArgumentParser
 
+import benchmarks
 import reward
 from data_utils import SYSTEM_PROMPT, format_dataset, load_math_dataset, tokenize_prompts
 from errors import UsageError, first_line, quiet_library_warnings
@@ -89,6 +90,27 @@ class EvalArguments:
                 "to <output_file>.partial.jsonl until it is written."})
     overwrite: bool = field(default=False, metadata={
         "help": "Replace an existing --output_file that was made with other settings."})
+    benchmarks: list[str] | None = field(default=None, metadata={
+        "help": "Evaluate on these standard benchmarks and write one table (results/<model>__<style>__benchmarks.md "
+                "and .json); see README, Benchmarks.", "choices": list(benchmarks.BENCHMARKS)})
+    benchmark_dir: str | None = field(default=None, metadata={
+        "help": "With --benchmarks: read DIR/<name>/test.jsonl (the layout of Qwen2.5-Math's evaluation/data) "
+                "instead of the hub."})
+    compare_baseline: bool = field(default=False, metadata={
+        "help": "With --benchmarks: evaluate the adapter's base model too; the table shows both and the change."})
+    prompt_style: str | None = field(default=None, metadata={
+        "help": "think: the run's <think>/<answer> system prompt and rewards; boxed: 'Please reason step by step, and "
+                "put your final answer within \\boxed{}.' graded on accuracy. Default with --benchmarks: think for "
+                "an adapter, boxed for a plain model; without: the run's settings.", "choices": ["think", "boxed"]})
+    write_pass_rates: str | None = field(default=None, metadata={
+        "help": "Write each problem's pass rate (correct share of its --num_samples completions) to this .jsonl."})
+    write_filtered: str | None = field(default=None, metadata={
+        "help": "Write the data set's rows (all columns) whose pass rate is strictly between --pass_rate_min and "
+                "--pass_rate_max to this .jsonl, for training (open-r1's pass-rate filtering)."})
+    pass_rate_min: float | None = field(default=None, metadata={
+        "help": "With --write_filtered: keep problems whose pass rate is above this (default 0: drop never-solved)."})
+    pass_rate_max: float | None = field(default=None, metadata={
+        "help": "With --write_filtered: keep problems whose pass rate is below this (default 1: drop always-solved)."})
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -627,7 +649,11 @@ def main(argv: list[str] | None = None) -> int:
     args = None
     try:
         args = parse_args(argv)
-        result = evaluate(args)
+        benchmarks.check_options(args)
+        if args.benchmarks:
+            return benchmarks.run_benchmarks(args, evaluate)
+        result = evaluate(benchmarks.with_prompt_style(args, args.prompt_style) if args.prompt_style else args)
+        benchmarks.write_pass_rates(args, result)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

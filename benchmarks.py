@@ -1,0 +1,457 @@
+r"""Standard math benchmarks in one command (presets, one eval.py result per benchmark and model, one table), and
+the pass-rate data tool.
+
+    python eval.py --model_dir ckpts/grpo --benchmarks gsm8k math500 aime24 amc23 minerva_math olympiadbench \
+        --compare_baseline --max_completion_length 2048
+    python eval.py --model_dir ckpts/grpo --benchmarks math500 --benchmark_dir Qwen2.5-Math/evaluation/data
+    python eval.py --model_dir ckpts/grpo --dataset_id data/train.jsonl --split train --num_samples 8 \
+        --temperature 0.7 --write_pass_rates pass_rates.jsonl --write_filtered train_band.jsonl
+
+Each benchmark is a preset: where its problems are (hub id, config, split, or `DIR/<name>/test.jsonl` in the layout
+of Qwen2.5-Math's `evaluation/data`), which column holds the problem, and how its gold answer is read. Its problems
+and gold answers (as `\boxed{answer}`) are written once to `results/benchmark_data/<name>-<content hash>.jsonl`;
+eval.py's own `evaluate` (passed in by eval.py, which imports this module) then generates, scores and writes the
+usual resumable result JSON for each model, so every figure in the table is an eval.py figure.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import reward
+from data_utils import load_math_dataset
+from errors import UsageError
+from runs import write_atomically, write_json
+
+RESULTS = Path("results")
+BOXED_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
+PROMPT_STYLES = {
+    "think": "the run's system prompt and rewards (this toolkit's <think>...</think><answer>\\boxed{}</answer>)",
+    "boxed": f'system prompt "{BOXED_PROMPT}", graded on accuracy alone',
+}
+ANSWER_RULE = "the final answer is the last group of \\boxed{} after any </think> (inside <answer> when present)"
+
+
+@dataclass(frozen=True)
+class Columns:
+    problem: str
+    answer: str
+    convention: str  # how the gold answer is read from the answer cell: a key of GOLD_READERS
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    hub_id: str
+    config: str | None
+    split: str
+    hub: Columns
+    local: Columns  # DIR/<name>/test.jsonl, with the columns of Qwen2.5-Math's evaluation/data/<name>/test.jsonl
+
+
+# Hub ids, configs and splits as lighteval's task definitions use them (math-ai copies where lighteval has none);
+# local columns as Qwen2.5-Math's evaluation/parser.py reads its data folder (parse_question, parse_ground_truth).
+BENCHMARKS = {b.name: b for b in [
+    Benchmark("gsm8k", "openai/gsm8k", "main", "test",
+              Columns("question", "answer", "####"), Columns("question", "answer", "####")),
+    Benchmark("math500", "HuggingFaceH4/MATH-500", None, "test",
+              Columns("problem", "answer", "bare"), Columns("problem", "answer", "bare")),
+    Benchmark("aime24", "HuggingFaceH4/aime_2024", None, "train",
+              Columns("problem", "answer", "bare"), Columns("problem", "answer", "bare")),
+    Benchmark("amc23", "math-ai/amc23", None, "test",
+              Columns("question", "answer", "bare"), Columns("question", "answer", "bare")),
+    Benchmark("minerva_math", "math-ai/minervamath", None, "test",
+              Columns("question", "answer", "bare"), Columns("problem", "solution", "boxed")),
+    Benchmark("olympiadbench", "Hothan/OlympiadBench", "OE_TO_maths_en_COMP", "train",
+              Columns("question", "final_answer", "list"), Columns("question", "final_answer", "list")),
+]}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Gold answers: each convention reads the answer itself; it is stored as \boxed{answer}, so reward.py grades it as a
+# LaTeX answer (never as free text) whatever convention it came from.
+
+def _after_hashes(cell) -> str | None:
+    """GSM8K: the text after the last `####`, thousands separators dropped (`1,200` is a number, not a set)."""
+    text = reward.reference_text(cell)
+    if text is None or "####" not in text:
+        return None
+    return re.sub(r"(?<=\d),(?=\d{3}\b)", "", text.rpartition("####")[2]).strip()
+
+
+def _bare(cell) -> str | None:
+    """The cell is the answer (MATH-500, AIME, AMC: text such as `\\frac{14}{3}`, or a number such as 27.0)."""
+    text = reward.reference_text(cell)
+    return text.strip().strip("$").strip() if text else None
+
+
+def _boxed(cell) -> str | None:
+    """A worked solution (Minerva): its final group of boxes, as reward.py reads a worked reference."""
+    text = reward.reference_text(cell)
+    return reward.reference_answer(text) if text and reward.final_boxes(text) else None
+
+
+def _answer_list(cell) -> str | None:
+    """OlympiadBench: a list of answers written `$...$`; several answers read as one set, as `\\boxed{a, b}` does."""
+    parts = [_bare(part) for part in (cell if isinstance(cell, list) else [cell])]
+    parts = [p for p in parts if p]
+    return ", ".join(parts) if parts else None
+
+
+GOLD_READERS = {"####": _after_hashes, "bare": _bare, "boxed": _boxed, "list": _answer_list}
+
+
+def gold_answer(cell, convention: str) -> str | None:
+    """The gold answer as the reference eval.py grades against (`\\boxed{answer}`); None when the cell has none."""
+    answer = GOLD_READERS[convention](cell)
+    return f"\\boxed{{{answer}}}" if answer else None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Options: checked before anything runs, so a mistake costs one line, not a finished evaluation.
+
+BENCHMARK_ONLY = ("benchmark_dir", "compare_baseline")
+PASS_RATE_ONLY = ("pass_rate_min", "pass_rate_max")
+NOT_WITH_BENCHMARKS = ("dataset_id", "dataset_config", "split", "prompt_column", "solution_column", "output_file",
+                       "write_pass_rates", "write_filtered")
+
+
+def flag(name: str) -> str:
+    return f"--{name}"
+
+
+def given(args, name: str) -> bool:
+    """Whether an option differs from its default (the dataclass field's), i.e. the user passed it."""
+    default = {f.name: f.default for f in fields(args)}[name]
+    return getattr(args, name) != default
+
+
+def check_options(args) -> None:
+    if args.benchmarks:
+        clash = [flag(n) for n in NOT_WITH_BENCHMARKS if given(args, n)]
+        if clash:
+            raise UsageError(f"{', '.join(clash)} do(es) not apply to --benchmarks: each benchmark brings its data, "
+                             "columns and result file (use --max_samples N for its first N problems)")
+        if args.compare_baseline and args.baseline:
+            raise UsageError("--compare_baseline already evaluates the base model beside the adapter: drop --baseline")
+        if args.compare_baseline and not is_adapter(args.model_dir):
+            raise UsageError(f"--compare_baseline needs a trained adapter directory as --model_dir ({args.model_dir} "
+                             "has no adapter_config.json): to benchmark a plain model drop --compare_baseline")
+        return
+    if extra := [flag(n) for n in BENCHMARK_ONLY if given(args, n)]:
+        raise UsageError(f"{', '.join(extra)} only appl(ies) with --benchmarks NAME ...")
+    if extra := [flag(n) for n in PASS_RATE_ONLY if given(args, n)]:
+        if not args.write_filtered:
+            raise UsageError(f"{', '.join(extra)} choose(s) the problems --write_filtered keeps: pass --write_filtered "
+                             "FILE too")
+    if args.write_pass_rates or args.write_filtered:
+        if args.num_samples < 2:
+            raise UsageError("a pass rate needs several completions per problem: pass --num_samples 8 --temperature "
+                             "0.7 (with one, every pass rate is 0 or 1)")
+        low, high = band(args)
+        if not 0 <= low < high <= 1:
+            raise UsageError(f"--pass_rate_min {low} and --pass_rate_max {high} must satisfy 0 <= min < max <= 1")
+        for out in filter(None, [args.write_pass_rates, args.write_filtered]):
+            if Path(out).expanduser().resolve() == Path(args.dataset_id).expanduser().resolve():
+                raise UsageError(f"{out} is the data set being evaluated (--dataset_id): write to another file")
+
+
+def is_adapter(model_dir: str | None) -> bool:
+    return bool(model_dir) and (Path(model_dir).expanduser() / "adapter_config.json").is_file()
+
+
+def band(args) -> tuple[float, float]:
+    """open-r1's pass-rate band: a problem is kept when min < pass rate < max. The default (0, 1) drops the problems
+    the model always or never solves."""
+    low = 0.0 if args.pass_rate_min is None else args.pass_rate_min
+    return low, 1.0 if args.pass_rate_max is None else args.pass_rate_max
+
+
+def prompt_style(args) -> str:
+    """The chosen style; by default the run's own format for an adapter trained here, the common boxed prompt for a
+    plain model (which was never taught <think>/<answer>)."""
+    return args.prompt_style or ("think" if is_adapter(args.model_dir) else "boxed")
+
+
+def with_prompt_style(args, style: str):
+    """`args` with the style's system prompt and rewards; unchanged for `think` (the run's settings apply)."""
+    if style != "boxed":
+        return args
+    if args.system_prompt is not None:
+        raise UsageError("--prompt_style boxed sets the system prompt: drop --system_prompt, or use --prompt_style "
+                         "think with your own --system_prompt")
+    return replace(args, system_prompt=BOXED_PROMPT, reward_funcs=args.reward_funcs or ["accuracy"])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Benchmarks: load every benchmark first (a missing file or column stops the run before anything is written), then
+# evaluate each with eval.py's `evaluate`.
+
+@dataclass
+class Prepared:
+    benchmark: Benchmark
+    source: dict  # where the problems came from, for the table's notes and the summary
+    path: Path  # results/benchmark_data/<name>-<hash>.jsonl: the problems and gold answers eval.py reads
+    text: str
+    num_rows: int
+
+
+def local_file(benchmark_dir: str, name: str) -> Path:
+    return Path(benchmark_dir).expanduser() / name / "test.jsonl"
+
+
+def prepare(bench: Benchmark, benchmark_dir: str | None) -> Prepared:
+    if benchmark_dir:
+        path = local_file(benchmark_dir, bench.name)
+        dataset_id, config, split, columns = str(path), None, "test", bench.local
+        source = {"file": str(path.resolve())}
+    else:
+        dataset_id, config, split, columns = bench.hub_id, bench.config, bench.split, bench.hub
+        source = {"hub_id": bench.hub_id, "config": config, "split": split}
+    data = load_math_dataset(dataset_id, split, config)
+    missing = [c for c in (columns.problem, columns.answer) if c not in data.column_names]
+    if missing:
+        raise UsageError(f"{bench.name}: {dataset_id} has no column(s) {', '.join(missing)} (it has: "
+                         f"{', '.join(data.column_names)}); the {bench.name} preset reads {columns.problem!r} and "
+                         f"{columns.answer!r}")
+    rows = [{"problem": "" if row[columns.problem] is None else str(row[columns.problem]),
+             "solution": gold_answer(row[columns.answer], columns.convention)} for row in data]
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]  # other data, other file: a result never mixes the two
+    source |= {"problem_column": columns.problem, "answer_column": columns.answer, "convention": columns.convention}
+    return Prepared(bench, source, RESULTS / "benchmark_data" / f"{bench.name}-{digest}.jsonl", text, len(rows))
+
+
+def model_slug(model_dir: str) -> str:
+    path = Path(model_dir).expanduser()
+    parts = path.parts[-2:] if path.name.startswith("checkpoint-") else path.parts[-1:]
+    return re.sub(r"[^A-Za-z0-9.=-]+", "_", "-".join(parts)).strip("_")
+
+
+def model_modes(args) -> list[str]:
+    """The models in the table, by result-file mode: the base model and the adapter, or the one evaluated."""
+    if args.compare_baseline:
+        return ["baseline", "adapter"]
+    return ["baseline" if args.baseline else "adapter" if is_adapter(args.model_dir) else "model"]
+
+
+def run_benchmarks(args, evaluate) -> int:
+    """Evaluate every benchmark with `evaluate` (eval.py's), write the table files, print the table. Returns the exit
+    code."""
+    for name in args.benchmarks:
+        if name not in BENCHMARKS:
+            raise UsageError(f"unknown benchmark {name!r}: choose from {', '.join(BENCHMARKS)}")
+    if args.benchmark_dir:
+        missing = [str(local_file(args.benchmark_dir, n)) for n in args.benchmarks
+                   if not local_file(args.benchmark_dir, n).is_file()]
+        if missing:
+            raise UsageError(f"benchmark file {', '.join(missing)} does not exist: --benchmark_dir needs "
+                             "DIR/<name>/test.jsonl for each benchmark (the layout of Qwen2.5-Math's evaluation/data)")
+    style = prompt_style(args)
+    styled = with_prompt_style(args, style)
+    prepared = [prepare(BENCHMARKS[name], args.benchmark_dir) for name in dict.fromkeys(args.benchmarks)]
+    for p in prepared:
+        if not p.path.exists():
+            write_atomically(p.path, p.text)
+
+    modes, name = model_modes(args), f"{model_slug(args.model_dir)}__{style}"
+    runs = {}
+    for n, p in enumerate(prepared, 1):
+        for mode in modes:
+            output_file = str(RESULTS / f"{model_slug(args.model_dir)}__{mode}__{p.benchmark.name}__{style}.json")
+            print(f"[{n}/{len(prepared)}] {p.benchmark.name}, {LABELS[mode]}: {p.num_rows} problems from "
+                  f"{p.source.get('hub_id') or p.source['file']} -> {output_file}")
+            run_args = replace(styled, benchmarks=None, benchmark_dir=None, compare_baseline=False,
+                               dataset_id=str(p.path), dataset_config=None, split="test", prompt_column="problem",
+                               solution_column="solution", output_file=output_file, baseline=mode == "baseline",
+                               max_prompt_length=0 if args.max_prompt_length is None else args.max_prompt_length)
+            try:
+                summary = evaluate(run_args)["summary"]
+            except KeyboardInterrupt:
+                print(f"interrupted: finished batches are kept in {output_file}.partial.jsonl and finished "
+                      "benchmarks in their result files; re-run the same command to resume", file=sys.stderr)
+                return 130
+            runs[p.benchmark.name, mode] = (output_file, summary)
+
+    report = make_report(prepared, modes, runs, style)
+    write_json(RESULTS / f"{name}__benchmarks.json", report)
+    write_atomically(RESULTS / f"{name}__benchmarks.md", report["markdown"])
+    print(report["markdown"], end="")
+    print(f"table: {RESULTS / f'{name}__benchmarks.md'} (summary: {RESULTS / f'{name}__benchmarks.json'})")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The table: one row per benchmark, the mean over benchmarks last; figures in percent, the change in points.
+
+LABELS = {"baseline": "base", "adapter": "adapter", "model": "model"}
+
+
+def metrics(k: int) -> list[tuple[str, str]]:
+    """(summary key, column label): accuracy, which over k samples is avg@k, and pass@k."""
+    return [("accuracy", "accuracy")] if k == 1 else [("accuracy", f"avg@{k}"), (f"pass@{k}", f"pass@{k}")]
+
+
+def percent(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}"
+
+
+def change(new, old) -> str:
+    return "n/a" if new is None or old is None else f"{100 * (new - old):+.1f}"
+
+
+def mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def table_rows(names: list[str], modes: list[str], figures: dict, problems: dict, k: int) -> list[list[str]]:
+    """Header, then one row per benchmark, then the average over benchmarks (each benchmark counts once)."""
+    keys = metrics(k)
+    header = ["benchmark", "problems"] + [f"{LABELS[m]} {label}" for m in modes for _, label in keys]
+    if len(modes) == 2:
+        header += [f"change {label}" for _, label in keys]
+    rows = [header]
+    for name in [*names, "average"]:
+        if name == "average":
+            values = {(m, key): mean(figures[n, m, key] for n in names) for m in modes for key, _ in keys}
+            row = ["average", str(sum(problems.values()))]
+        else:
+            values = {(m, key): figures[name, m, key] for m in modes for key, _ in keys}
+            row = [name, str(problems[name])]
+        row += [percent(values[m, key]) for m in modes for key, _ in keys]
+        if len(modes) == 2:
+            row += [change(values[modes[1], key], values[modes[0], key]) for key, _ in keys]
+        rows.append(row)
+    return rows
+
+
+def markdown_table(rows: list[list[str]]) -> str:
+    align = ["---"] + ["---:"] * (len(rows[0]) - 1)
+    return "".join("| " + " | ".join(row) + " |\n" for row in [rows[0], align, *rows[1:]])
+
+
+def make_report(prepared: list[Prepared], modes: list[str], runs: dict, style: str) -> dict:
+    first = runs[prepared[0].benchmark.name, modes[-1]][1]
+    k = first["num_samples"]
+    names = [p.benchmark.name for p in prepared]
+    figures = {(n, m, key): runs[n, m][1].get(key) for n in names for m in modes for key, _ in metrics(k)}
+    problems = {n: runs[n, modes[-1]][1]["num_problems"] for n in names}
+    rows = table_rows(names, modes, figures, problems, k)
+
+    sampling = "greedy" if first["temperature"] == 0 else \
+        f"{k} samples per problem, temperature {first['temperature']}, top_p {first['top_p']}"
+    model = f"adapter {first['adapter'] or first['model_dir']} on {first['base_model']}" \
+        if is_adapter(first["model_dir"]) else first["base_model"]
+    notes = [f"prompt style: {style}: {PROMPT_STYLES[style]}; system prompt: {first['system_prompt']!r}",
+             f"answer: {ANSWER_RULE}; figures in percent, change in points, average = mean over benchmarks",
+             f"model: {model}",
+             f"decoding: {sampling}, max_completion_length {first['max_completion_length']}, "
+             f"max_prompt_length {first['max_prompt_length'] or 'none (all prompts kept)'}, seed {first['seed']}"]
+    for p in prepared:
+        s = p.source
+        where = s.get("file") or f"{s['hub_id']} ({s['config'] or 'default'}, {s['split']})"
+        summary = runs[p.benchmark.name, modes[-1]][1]
+        issues = [f"{summary[key]} {what}" for key, what in [("unscored_references", "problems without a readable "
+                  "gold answer, not scored"), ("skipped_prompts", "prompts skipped as too long")] if summary[key]]
+        notes.append(f"{p.benchmark.name}: {where}, problem column {s['problem_column']!r}, gold answer from "
+                     f"{s['answer_column']!r} ({s['convention']})" + (f"; {', '.join(issues)}" if issues else ""))
+    notes.append("wall time: " + ", ".join(
+        f"{n} {sum(runs[n, m][1]['wall_time_s'] for m in modes):.1f}s" for n in names))
+    notes.append("results: " + ", ".join(runs[n, m][0] for n in names for m in modes))
+    markdown = markdown_table(rows) + "\n" + "".join(f"- {note}\n" for note in notes)
+
+    return {
+        "prompt_style": style,
+        "system_prompt": first["system_prompt"],
+        "models": [LABELS[m] for m in modes],
+        "settings": {key: first[key] for key in ("model_dir", "adapter", "base_model", "num_samples", "temperature",
+                                                  "top_p", "max_completion_length", "max_prompt_length", "seed")},
+        "benchmarks": [{"name": p.benchmark.name, "source": p.source, "data_file": str(p.path),
+                        "problems": problems[p.benchmark.name],
+                        "results": {LABELS[m]: {"result_file": runs[p.benchmark.name, m][0],
+                                                **{key: runs[p.benchmark.name, m][1].get(key)
+                                                   for key in ("accuracy", f"pass@{k}", "unscored_references",
+                                                               "skipped_prompts", "wall_time_s")
+                                                   if key in runs[p.benchmark.name, m][1]}}
+                                    for m in modes}} for p in prepared],
+        "table": rows,
+        "markdown": markdown,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Pass rates (open-r1's pass-rate filtering): each problem's share of correct completions, and the data set's rows
+# whose pass rate lies in a band, for training on problems the model sometimes but not always solves.
+
+def write_pass_rates(args, result: dict) -> None:
+    """Write `--write_pass_rates` and `--write_filtered` from an eval.py result (nothing when neither is asked)."""
+    if not (args.write_pass_rates or args.write_filtered):
+        return
+    groups = {}
+    for sample in result["samples"]:
+        groups.setdefault(sample["index"], []).append(sample)
+    rates = {}
+    for index, group in sorted(groups.items()):
+        scored = [s["accuracy"] for s in group if s["accuracy"] is not None]
+        rates[index] = {"index": index, "problem": group[0]["prompt"][-1]["content"], "solution": group[0]["solution"],
+                        "num_samples": len(group), "correct": sum(a >= 1 for a in scored),
+                        "pass_rate": sum(a >= 1 for a in scored) / len(group) if len(scored) == len(group) else None}
+    if args.write_pass_rates:
+        write_atomically(Path(args.write_pass_rates), "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                                              for r in rates.values()))
+        print(f"pass rates of {len(rates)} problems: {args.write_pass_rates}")
+    if args.write_filtered:
+        low, high = band(args)
+        keep = [i for i, r in rates.items() if r["pass_rate"] is not None and low < r["pass_rate"] < high]
+        summary = result["summary"]
+        data = load_math_dataset(summary["dataset_id"], summary["split"], summary["dataset_config"])
+        write_atomically(Path(args.write_filtered), "".join(json.dumps(data[i], ensure_ascii=False, default=str) + "\n"
+                                                            for i in keep))
+        print(f"kept {len(keep)} of {len(rates)} problems with {low} < pass rate < {high} (all columns): "
+              f"{args.write_filtered}; train on it with --dataset_id {args.write_filtered}")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Local copies in the benchmark layouts, to try --benchmark_dir offline on your own problems (e.g. the demo's).
+
+ENCODERS = {"####": lambda a: f"#### {a}", "bare": lambda a: a, "boxed": lambda a: f"So the answer is $\\boxed{{{a}}}$.",
+            "list": lambda a: [f"${a}$"]}
+
+
+def write_local_copies(source: str, out_dir: str, rows: int | None = None) -> None:
+    """The problems of a problem/solution file (answers in \\boxed{}) dealt out to the presets' local files (every
+    sixth problem to each), in each benchmark's columns and answer convention."""
+    data = load_math_dataset(source, "test" if rows is None else f"test[:{rows}]")
+    pairs = [(row["problem"], reward.reference_answer(row["solution"])) for row in data]
+    pairs = [(problem, answer) for problem, answer in pairs if answer]
+    for n, bench in enumerate(BENCHMARKS.values()):
+        cols = bench.local
+        text = "".join(json.dumps({cols.problem: problem, cols.answer: ENCODERS[cols.convention](answer)}) + "\n"
+                       for problem, answer in pairs[n::len(BENCHMARKS)])
+        write_atomically(local_file(out_dir, bench.name), text)
+    print(f"wrote {len(pairs)} problems to {', '.join(BENCHMARKS)} under {out_dir}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write a problem/solution file's problems as each benchmark's "
+                                                 "local file (DIR/<name>/test.jsonl), to try --benchmark_dir offline.")
+    parser.add_argument("source", help="a .jsonl file with 'problem' and 'solution' (answer in \\boxed{}) columns")
+    parser.add_argument("out_dir")
+    parser.add_argument("--rows", type=int, default=None, help="the first N problems only")
+    args = parser.parse_args(argv)
+    try:
+        write_local_copies(args.source, args.out_dir, args.rows)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
