@@ -1,0 +1,203 @@
+r"""eval.py --benchmarks on the demo's tiny model and local benchmark files in Qwen2.5-Math's evaluation/data layout,
+built here with each benchmark's real columns and answer convention; and the pass-rate data tool."""
+import contextlib
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import benchmarks
+import eval as evaluation
+from data_utils import format_dataset, load_math_dataset
+
+FAST = ["--max_completion_length", "16", "--batch_size", "8"]
+
+# Two rows per benchmark as its Qwen2.5-Math test.jsonl holds them, and the gold answer each must give.
+LOCAL_ROWS = {
+    "gsm8k": [
+        ({"question": "Janet's ducks lay 16 eggs per day. She eats three for breakfast and bakes muffins with four. "
+                      "She sells the rest for $2 each. How much does she make every day?",
+          "answer": "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\nShe makes 9 * 2 = $<<9*2=18>>18.\n#### 18"},
+         r"\boxed{18}"),
+        ({"question": "A shop sells 40 boxes of 30 pens. How many pens is that?",
+          "answer": "40 * 30 = <<40*30=1200>>1200 pens.\n#### 1,200"}, r"\boxed{1200}"),
+    ],
+    "math500": [
+        ({"problem": "Solve for $x$: $3x = 14$.", "solution": "Divide by 3: $x = \\boxed{\\frac{14}{3}}$.",
+          "answer": "\\frac{14}{3}", "subject": "Algebra", "level": 1, "unique_id": "test/algebra/1.json"},
+         r"\boxed{\frac{14}{3}}"),
+        ({"problem": "Which choice is right? (A) 1 (B) 2 (C) 3", "solution": "It is $\\boxed{\\text{(C)}}$.",
+          "answer": "\\text{(C)}", "subject": "Prealgebra", "level": 2, "unique_id": "test/prealgebra/2.json"},
+         r"\boxed{\text{(C)}}"),
+    ],
+    "aime24": [
+        ({"id": 60, "problem": "Find the remainder when 2024 is divided by 1000.", "solution": "It is 24.",
+          "answer": "024", "url": "https://artofproblemsolving.com/wiki", "year": "2024"}, r"\boxed{024}"),
+        ({"id": 61, "problem": "Find $m+n$.", "solution": "So $m+n=204$.", "answer": "204",
+          "url": "https://artofproblemsolving.com/wiki", "year": "2024"}, r"\boxed{204}"),
+    ],
+    "amc23": [  # answers stored as numbers
+        ({"id": 0, "question": "Cities $A$ and $B$ are $45$ miles apart. How many miles from City $A$ will they meet?",
+          "answer": 27.0, "url": "https://artofproblemsolving.com/wiki"}, r"\boxed{27.0}"),
+        ({"id": 1, "question": "Positive reals satisfy $y^3=x^2$ and $(y-x)^2=4y^2$. What is $x+y$?", "answer": 36.0,
+          "url": "https://artofproblemsolving.com/wiki"}, r"\boxed{36.0}"),
+    ],
+    "minerva_math": [  # the gold answer is the final box of a worked solution
+        ({"problem": "Each Magellan telescope has a diameter of 6.5 m. What is its angular resolution in arcsec?",
+          "solution": "Using $\\theta = 1.22 \\lambda / D$ we get $\\theta = \\boxed{1.6}$ arcseconds.",
+          "type": "Introduction to Astronomy (8.282J Spring 2006)", "idx": 0}, r"\boxed{1.6}"),
+        ({"problem": "Find both roots of $x^2 = 4$.", "solution": "The roots are $\\boxed{2}$ and $\\boxed{-2}$.",
+          "type": "Differential Equations (18.03 Spring 2010)", "idx": 1}, r"\boxed{2, -2}"),
+    ],
+    "olympiadbench": [  # a list of answers written $...$
+        ({"id": 1606, "subfield": "Combinatorics", "context": None, "question": "Compute the probability.",
+          "solution": ["The probability is $\\frac{1}{2}$."], "final_answer": ["$\\frac{1}{2}$"],
+          "is_multiple_answer": False, "unit": None, "answer_type": "Numerical", "error": None}, r"\boxed{\frac{1}{2}}"),
+        ({"id": 1709, "subfield": "Number Theory", "context": None, "question": "Find all triples.",
+          "solution": ["..."], "final_answer": ["$(1,8,19), (2,7,13), (4,5,7)$"], "is_multiple_answer": True,
+          "unit": None, "answer_type": "Tuple", "error": None}, r"\boxed{(1,8,19), (2,7,13), (4,5,7)}"),
+    ],
+}
+
+
+def write_bench_dir(root: Path) -> Path:
+    for name, rows in LOCAL_ROWS.items():
+        (root / name).mkdir(parents=True)
+        (root / name / "test.jsonl").write_text("".join(json.dumps(row) + "\n" for row, _ in rows))
+    return root
+
+
+def run_main(argv: list[str], cwd: Path) -> tuple[int, str, str]:
+    """eval.py's main in this process, from `cwd` (results/ lands there); returns (exit code, stdout, stderr)."""
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = evaluation.main(argv)
+    finally:
+        os.chdir(here)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def compared(demo_dir, tmp_path_factory):
+    """Every preset, the demo adapter beside its base model, from local files: (work dir, exit code, stdout)."""
+    work = tmp_path_factory.mktemp("benchmarks")
+    bench_dir = write_bench_dir(work / "data")
+    code, stdout, _ = run_main(["--model_dir", str(demo_dir / "adapter"), "--benchmarks", *LOCAL_ROWS,
+                                "--benchmark_dir", str(bench_dir), "--compare_baseline", *FAST], work)
+    return work, code, stdout
+
+
+def table_cells(markdown: str) -> list[list[str]]:
+    lines = [line for line in markdown.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]  # header and rule dropped
+
+
+def test_every_table_cell_is_the_per_benchmark_result(compared):
+    work, code, stdout = compared
+    assert code == 0
+    report = json.loads((work / "results" / "adapter__think__benchmarks.json").read_text())
+    markdown = (work / "results" / "adapter__think__benchmarks.md").read_text()
+    assert markdown in stdout  # the terminal shows the same table and notes
+    rows = table_cells(markdown)
+    assert [row[0] for row in rows] == [*LOCAL_ROWS, "average"]
+
+    accuracy = {}
+    for row, entry in zip(rows, report["benchmarks"]):
+        base, adapter = (json.loads((work / entry["results"][m]["result_file"]).read_text())["summary"]
+                         for m in ("base", "adapter"))
+        assert base["adapter"] is None and adapter["adapter"] and base["base_model"] == adapter["base_model"]
+        assert base["system_prompt"] == adapter["system_prompt"] == report["system_prompt"]  # the run's prompt
+        assert row[1] == str(adapter["num_problems"]) == str(len(LOCAL_ROWS[row[0]]))
+        assert row[2:] == [f"{100 * base['accuracy']:.1f}", f"{100 * adapter['accuracy']:.1f}",
+                           f"{100 * (adapter['accuracy'] - base['accuracy']):+.1f}"]
+        accuracy[row[0]] = base["accuracy"], adapter["accuracy"]
+    base_mean = sum(b for b, _ in accuracy.values()) / len(accuracy)
+    adapter_mean = sum(a for _, a in accuracy.values()) / len(accuracy)
+    assert rows[-1] == ["average", str(2 * len(LOCAL_ROWS)), f"{100 * base_mean:.1f}", f"{100 * adapter_mean:.1f}",
+                        f"{100 * (adapter_mean - base_mean):+.1f}"]
+    assert "prompt style: think" in markdown
+
+
+def test_gold_answers_are_read_by_each_convention(compared):
+    work, _, _ = compared
+    report = json.loads((work / "results" / "adapter__think__benchmarks.json").read_text())
+    for entry in report["benchmarks"]:
+        result = json.loads((work / entry["results"]["adapter"]["result_file"]).read_text())
+        assert [s["solution"] for s in result["samples"]] == [gold for _, gold in LOCAL_ROWS[entry["name"]]]
+        assert result["summary"]["unscored_references"] == 0, entry["name"]
+    # a row that breaks its convention is counted as unscored, never graded against its raw text
+    assert benchmarks.gold_answer("He sells 9 eggs.", "####") is None
+    assert benchmarks.gold_answer("No box in this solution.", "boxed") is None
+    assert benchmarks.gold_answer([], "list") is None
+
+
+def test_rerun_resumes_from_the_results_and_a_plain_model_gets_the_boxed_prompt(compared, demo_dir):
+    work, _, _ = compared
+    result_file = work / "results" / "adapter__adapter__gsm8k__think.json"
+    before = json.loads(result_file.read_text())["samples"]
+    code, stdout, _ = run_main(["--model_dir", str(demo_dir / "adapter"), "--benchmarks", "gsm8k",
+                                "--benchmark_dir", str(work / "data"), *FAST], work)
+    assert code == 0 and json.loads(result_file.read_text())["samples"] == before
+
+    code, stdout, _ = run_main(["--model_dir", str(demo_dir / "base_model"), "--benchmarks", "gsm8k",
+                                "--benchmark_dir", str(work / "data"), *FAST], work)
+    assert code == 0
+    summary = json.loads((work / "results" / "base_model__model__gsm8k__boxed.json").read_text())["summary"]
+    assert summary["system_prompt"] == benchmarks.BOXED_PROMPT and summary["reward_funcs"] == ["accuracy"]
+    assert "prompt style: boxed" in (work / "results" / "base_model__boxed__benchmarks.md").read_text()
+
+
+def test_a_missing_benchmark_file_is_one_line(demo_dir, tmp_path):
+    (tmp_path / "data" / "gsm8k").mkdir(parents=True)
+    (tmp_path / "data" / "gsm8k" / "test.jsonl").write_text(json.dumps(LOCAL_ROWS["gsm8k"][0][0]) + "\n")
+    code, stdout, stderr = run_main(["--model_dir", str(demo_dir / "adapter"), "--benchmarks", "gsm8k", "aime24",
+                                     "--benchmark_dir", str(tmp_path / "data")], tmp_path)
+    assert code == 2 and stdout == ""
+    assert stderr.startswith("error: ") and len(stderr.strip().splitlines()) == 1
+    assert str(tmp_path / "data" / "aime24" / "test.jsonl") in stderr
+    assert not (tmp_path / "results").exists()  # nothing evaluated, nothing written
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--benchmarks", "gsm8k", "--split", "train"], "--split"),
+    (["--benchmarks", "gsm8k", "--output_file", "x.json"], "--output_file"),
+    (["--compare_baseline"], "--benchmarks"),
+    (["--benchmark_dir", "data"], "--benchmarks"),
+    (["--write_pass_rates", "rates.jsonl"], "--num_samples"),
+    (["--pass_rate_min", "0.2"], "--write_filtered"),
+    (["--write_filtered", "f.jsonl", "--num_samples", "4", "--temperature", "1", "--pass_rate_min", "0.9",
+      "--pass_rate_max", "0.1"], "min < max"),
+    (["--prompt_style", "boxed", "--system_prompt", "Be brief."], "--system_prompt"),
+])
+def test_options_that_would_be_ignored_are_refused_in_one_line(demo_dir, tmp_path, extra, says):
+    code, _, stderr = run_main(["--model_dir", str(demo_dir / "adapter"), *extra], tmp_path)
+    assert code == 2 and stderr.startswith("error: ") and len(stderr.strip().splitlines()) == 1 and says in stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_pass_rates_and_the_filtered_set_match_the_samples(demo_dir, tmp_path):
+    data = demo_dir / "data" / "test.jsonl"
+    rates_file, filtered_file = tmp_path / "rates.jsonl", tmp_path / "band.jsonl"
+    code, stdout, _ = run_main(["--model_dir", str(demo_dir / "adapter"), "--dataset_id", str(data),
+                                "--split", "test[:12]", "--num_samples", "4", "--temperature", "1.0",
+                                "--max_completion_length", "24", "--batch_size", "16",
+                                "--output_file", str(tmp_path / "result.json"), "--write_pass_rates", str(rates_file),
+                                "--write_filtered", str(filtered_file)], tmp_path)
+    assert code == 0
+    samples = json.loads((tmp_path / "result.json").read_text())["samples"]
+    rates = [json.loads(line) for line in rates_file.read_text().splitlines()]
+    assert [r["index"] for r in rates] == list(range(12))
+    for r in rates:
+        mine = [s["accuracy"] for s in samples if s["index"] == r["index"]]
+        assert r["num_samples"] == len(mine) == 4 and r["pass_rate"] == sum(mine) / 4
+
+    original = load_math_dataset(str(data), "test[:12]")
+    kept = [original[r["index"]] for r in rates if 0 < r["pass_rate"] < 1]
+    filtered = [json.loads(line) for line in filtered_file.read_text().splitlines()]
+    assert filtered == kept and kept  # the rows themselves, every column, in order
+    # training reads it with the run's columns
+    assert len(format_dataset(load_math_dataset(str(filtered_file), "train"))) == len(kept)
