@@ -213,7 +213,14 @@ def prepare(bench: Benchmark, benchmark_dir: str | None) -> Prepared:
     else:
         dataset_id, config, split, columns = bench.hub_id, bench.config, bench.split, bench.hub
         source = {"hub_id": bench.hub_id, "config": config, "split": split}
-    data = load_math_dataset(dataset_id, split, config)
+    try:
+        data = load_math_dataset(dataset_id, split, config)
+    except UsageError as err:
+        if benchmark_dir or not str(err).startswith("could not download"):
+            raise
+        raise UsageError(f"could not download benchmark {bench.name} ({bench.hub_id}; offline or unreachable hub): "
+                         "pass local copies with --benchmark_dir DIR holding DIR/<name>/test.jsonl (e.g. a checkout "
+                         "of Qwen2.5-Math's evaluation/data), or go online") from None
     missing = [c for c in (columns.problem, columns.answer) if c not in data.column_names]
     if missing:
         raise UsageError(f"{bench.name}: {dataset_id} has no column(s) {', '.join(missing)} (it has: "
@@ -272,6 +279,13 @@ def run_benchmarks(args, evaluate) -> int:
                                max_prompt_length=0 if args.max_prompt_length is None else args.max_prompt_length)
             try:
                 summary = evaluate(run_args)["summary"]
+            except UsageError as err:  # eval.py's advice to choose another --output_file does not apply here
+                differs = re.search(r"settings \(([^)]*)\)", str(err))
+                if output_file not in str(err) or not differs:
+                    raise
+                raise UsageError(f"{output_file} (or its .partial.jsonl) holds results made with other settings "
+                                 f"({differs.group(1)}): pass --overwrite to replace them, or move them out of "
+                                 "results/ to keep them") from None
             except KeyboardInterrupt:
                 print(f"interrupted: finished batches are kept in {output_file}.partial.jsonl and finished "
                       "benchmarks in their result files; re-run the same command to resume", file=sys.stderr)

@@ -142,6 +142,11 @@ def test_rerun_resumes_from_the_results_and_a_plain_model_gets_the_boxed_prompt(
     code, stdout, _ = run_main(["--model_dir", str(demo_dir / "adapter"), "--benchmarks", "gsm8k",
                                 "--benchmark_dir", str(work / "data"), *FAST], work)
     assert code == 0 and json.loads(result_file.read_text())["samples"] == before
+    code, _, stderr = run_main(["--model_dir", str(demo_dir / "adapter"), "--benchmarks", "gsm8k",
+                                "--benchmark_dir", str(work / "data"), "--max_completion_length", "12"], work)
+    assert code == 2 and len(stderr.strip().splitlines()) == 1  # other settings never replace a result silently
+    assert "max_completion_length" in stderr and "--overwrite" in stderr and "--output_file" not in stderr
+    assert json.loads(result_file.read_text())["samples"] == before
 
     code, stdout, _ = run_main(["--model_dir", str(demo_dir / "base_model"), "--benchmarks", "gsm8k",
                                 "--benchmark_dir", str(work / "data"), *FAST], work)
@@ -165,6 +170,7 @@ def test_a_missing_benchmark_file_is_one_line(demo_dir, tmp_path):
 @pytest.mark.parametrize("extra, says", [
     (["--benchmarks", "gsm8k", "--split", "train"], "--split"),
     (["--benchmarks", "gsm8k", "--output_file", "x.json"], "--output_file"),
+    (["--benchmarks", "gsm8k"], "--benchmark_dir"),  # the hub is offline in tests: local copies are the fix
     (["--compare_baseline"], "--benchmarks"),
     (["--benchmark_dir", "data"], "--benchmarks"),
     (["--write_pass_rates", "rates.jsonl"], "--num_samples"),
