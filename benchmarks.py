@@ -266,11 +266,13 @@ def run_benchmarks(args, evaluate) -> int:
         if not p.path.exists():
             write_atomically(p.path, p.text)
 
-    modes, name = model_modes(args), f"{model_slug(args.model_dir)}__{style}"
+    # Greedy and sampled runs are both kept: the sample count is in the names (other changes are refused, not mixed).
+    tag = f"{style}__k{args.num_samples}" if args.num_samples > 1 else style
+    modes, name = model_modes(args), f"{model_slug(args.model_dir)}__{tag}"
     runs = {}
     for n, p in enumerate(prepared, 1):
         for mode in modes:
-            output_file = str(RESULTS / f"{model_slug(args.model_dir)}__{mode}__{p.benchmark.name}__{style}.json")
+            output_file = str(RESULTS / f"{model_slug(args.model_dir)}__{mode}__{p.benchmark.name}__{tag}.json")
             print(f"[{n}/{len(prepared)}] {p.benchmark.name}, {LABELS[mode]}: {p.num_rows} problems from "
                   f"{p.source.get('hub_id') or p.source['file']} -> {output_file}")
             run_args = replace(styled, benchmarks=None, benchmark_dir=None, compare_baseline=False,
