@@ -26,6 +26,7 @@ from pathlib import Path
 import reward
 from data_utils import load_math_dataset
 from errors import UsageError
+from models import looks_local
 from runs import write_atomically, write_json
 
 RESULTS = Path("results")
@@ -133,6 +134,10 @@ def given(args, name: str) -> bool:
 
 def check_options(args) -> None:
     if args.benchmarks:
+        missing = args.model_dir and looks_local(args.model_dir) and not Path(args.model_dir).expanduser().exists()
+        if not args.model_dir or missing:
+            raise UsageError(f"--benchmarks needs --model_dir{f' ({args.model_dir} does not exist)' if missing else ''}"
+                             ": a trained adapter directory (e.g. ckpts/grpo), or a base model directory or hub id")
         clash = [flag(n) for n in NOT_WITH_BENCHMARKS if given(args, n)]
         if clash:
             raise UsageError(f"{', '.join(clash)} do(es) not apply to --benchmarks: each benchmark brings its data, "
@@ -436,8 +441,8 @@ def write_pass_rates(args, result: dict) -> None:
 # ----------------------------------------------------------------------------------------------------------------------
 # Local copies in the benchmark layouts, to try --benchmark_dir offline on your own problems (e.g. the demo's).
 
-ENCODERS = {"####": lambda a: f"#### {a}", "bare": lambda a: a, "boxed": lambda a: f"So the answer is $\\boxed{{{a}}}$.",
-            "list": lambda a: [f"${a}$"]}
+ENCODERS = {"####": lambda a: f"#### {a}", "bare": lambda a: a,
+            "boxed": lambda a: f"So the answer is $\\boxed{{{a}}}$.", "list": lambda a: [f"${a}$"]}
 
 
 def write_local_copies(source: str, out_dir: str, rows: int | None = None) -> None:

@@ -19,7 +19,8 @@ LOCAL_ROWS = {
     "gsm8k": [
         ({"question": "Janet's ducks lay 16 eggs per day. She eats three for breakfast and bakes muffins with four. "
                       "She sells the rest for $2 each. How much does she make every day?",
-          "answer": "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\nShe makes 9 * 2 = $<<9*2=18>>18.\n#### 18"},
+          "answer": "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\nShe makes 9 * 2 = $<<9*2=18>>18.\n"
+                    "#### 18"},
          r"\boxed{18}"),
         ({"question": "A shop sells 40 boxes of 30 pens. How many pens is that?",
           "answer": "40 * 30 = <<40*30=1200>>1200 pens.\n#### 1,200"}, r"\boxed{1200}"),
@@ -54,7 +55,8 @@ LOCAL_ROWS = {
     "olympiadbench": [  # a list of answers written $...$
         ({"id": 1606, "subfield": "Combinatorics", "context": None, "question": "Compute the probability.",
           "solution": ["The probability is $\\frac{1}{2}$."], "final_answer": ["$\\frac{1}{2}$"],
-          "is_multiple_answer": False, "unit": None, "answer_type": "Numerical", "error": None}, r"\boxed{\frac{1}{2}}"),
+          "is_multiple_answer": False, "unit": None, "answer_type": "Numerical", "error": None},
+         r"\boxed{\frac{1}{2}}"),
         ({"id": 1709, "subfield": "Number Theory", "context": None, "question": "Find all triples.",
           "solution": ["..."], "final_answer": ["$(1,8,19), (2,7,13), (4,5,7)$"], "is_multiple_answer": True,
           "unit": None, "answer_type": "Tuple", "error": None}, r"\boxed{(1,8,19), (2,7,13), (4,5,7)}"),
