@@ -190,11 +190,10 @@ def test_options_that_would_be_ignored_are_refused_in_one_line(demo_dir, tmp_pat
 def test_pass_rates_and_the_filtered_set_match_the_samples(demo_dir, tmp_path):
     data = demo_dir / "data" / "test.jsonl"
     rates_file, filtered_file = tmp_path / "rates.jsonl", tmp_path / "band.jsonl"
-    code, stdout, _ = run_main(["--model_dir", str(demo_dir / "adapter"), "--dataset_id", str(data),
-                                "--split", "test[:12]", "--num_samples", "4", "--temperature", "1.0",
-                                "--max_completion_length", "24", "--batch_size", "16",
-                                "--output_file", str(tmp_path / "result.json"), "--write_pass_rates", str(rates_file),
-                                "--write_filtered", str(filtered_file)], tmp_path)
+    command = ["--model_dir", str(demo_dir / "adapter"), "--dataset_id", str(data), "--split", "test[:12]",
+               "--num_samples", "4", "--temperature", "1.0", "--max_completion_length", "24", "--batch_size", "16",
+               "--output_file", str(tmp_path / "result.json"), "--write_pass_rates", str(rates_file)]
+    code, stdout, _ = run_main([*command, "--write_filtered", str(filtered_file)], tmp_path)
     assert code == 0
     samples = json.loads((tmp_path / "result.json").read_text())["samples"]
     rates = [json.loads(line) for line in rates_file.read_text().splitlines()]
@@ -209,3 +208,20 @@ def test_pass_rates_and_the_filtered_set_match_the_samples(demo_dir, tmp_path):
     assert filtered == kept and kept  # the rows themselves, every column, in order
     # training reads it with the run's columns
     assert len(format_dataset(load_math_dataset(str(filtered_file), "train"))) == len(kept)
+
+    # another band from the same (finished, so not regenerated) result: strictly inside it
+    code, _, _ = run_main([*command, "--write_filtered", str(filtered_file), "--pass_rate_min", "0.25",
+                           "--pass_rate_max", "0.75"], tmp_path)
+    assert code == 0
+    narrow = [json.loads(line) for line in filtered_file.read_text().splitlines()]
+    assert narrow == [original[r["index"]] for r in rates if r["pass_rate"] == 0.5] and len(narrow) < len(kept)
+
+
+def test_prompt_style_boxed_applies_to_a_plain_evaluation_too(demo_dir, tmp_path):
+    code, _, _ = run_main(["--model_dir", str(demo_dir / "adapter"), "--dataset_id",
+                           str(demo_dir / "data" / "test.jsonl"), "--split", "test[:2]", "--max_completion_length",
+                           "4", "--prompt_style", "boxed", "--output_file", str(tmp_path / "boxed.json")], tmp_path)
+    result = json.loads((tmp_path / "boxed.json").read_text())
+    assert code == 0 and result["summary"]["system_prompt"] == benchmarks.BOXED_PROMPT
+    assert result["samples"][0]["prompt"][0] == {"role": "system", "content": benchmarks.BOXED_PROMPT}
+    assert all(s["reward"] == s["accuracy"] for s in result["samples"])  # graded on accuracy alone
