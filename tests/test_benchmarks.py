@@ -10,13 +10,18 @@ import pytest
 
 import benchmarks
 import eval as evaluation
+import reward
 from data_utils import format_dataset, load_math_dataset
 
-FAST = ["--max_completion_length", "16", "--batch_size", "8"]
+FAST = ["--max_completion_length", "24", "--batch_size", "8"]  # the demo model's answers fit in 24 tokens
+EVALUATED = 2  # the first rows of each file, arithmetic the demo model can solve, are the ones generated for
 
-# Two rows per benchmark as its Qwen2.5-Math test.jsonl holds them, and the gold answer each must give.
+# Rows of each benchmark as its Qwen2.5-Math test.jsonl holds them, and the gold answer each must give: first two
+# arithmetic problems (the demo model's kind), then real ones that exercise the convention's corners.
 LOCAL_ROWS = {
     "gsm8k": [
+        ({"question": "What is 55 + 5?", "answer": "55 + 5 = <<55+5=60>>60\n#### 60"}, r"\boxed{60}"),
+        ({"question": "What is 57 - 9?", "answer": "57 - 9 = <<57-9=48>>48\n#### 48"}, r"\boxed{48}"),
         ({"question": "Janet's ducks lay 16 eggs per day. She eats three for breakfast and bakes muffins with four. "
                       "She sells the rest for $2 each. How much does she make every day?",
           "answer": "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\nShe makes 9 * 2 = $<<9*2=18>>18.\n"
@@ -26,6 +31,10 @@ LOCAL_ROWS = {
           "answer": "40 * 30 = <<40*30=1200>>1200 pens.\n#### 1,200"}, r"\boxed{1200}"),
     ],
     "math500": [
+        ({"problem": "What is 85 - 9?", "solution": "$85 - 9 = \\boxed{76}$.", "answer": "76", "subject": "Prealgebra",
+          "level": 1, "unique_id": "test/prealgebra/0.json"}, r"\boxed{76}"),
+        ({"problem": "What is 37 + 2?", "solution": "$37 + 2 = \\boxed{39}$.", "answer": "39", "subject": "Prealgebra",
+          "level": 1, "unique_id": "test/prealgebra/1.json"}, r"\boxed{39}"),
         ({"problem": "Solve for $x$: $3x = 14$.", "solution": "Divide by 3: $x = \\boxed{\\frac{14}{3}}$.",
           "answer": "\\frac{14}{3}", "subject": "Algebra", "level": 1, "unique_id": "test/algebra/1.json"},
          r"\boxed{\frac{14}{3}}"),
@@ -34,18 +43,28 @@ LOCAL_ROWS = {
          r"\boxed{\text{(C)}}"),
     ],
     "aime24": [
+        ({"id": 58, "problem": "What is 37 + 3?", "solution": "It is 40.", "answer": "40", "url": "", "year": "2024"},
+         r"\boxed{40}"),
+        ({"id": 59, "problem": "What is 6 + 5?", "solution": "It is 11.", "answer": "11", "url": "", "year": "2024"},
+         r"\boxed{11}"),
         ({"id": 60, "problem": "Find the remainder when 2024 is divided by 1000.", "solution": "It is 24.",
           "answer": "024", "url": "https://artofproblemsolving.com/wiki", "year": "2024"}, r"\boxed{024}"),
         ({"id": 61, "problem": "Find $m+n$.", "solution": "So $m+n=204$.", "answer": "204",
           "url": "https://artofproblemsolving.com/wiki", "year": "2024"}, r"\boxed{204}"),
     ],
     "amc23": [  # answers stored as numbers
+        ({"id": 38, "question": "What is 70 - 0?", "answer": 70.0, "url": ""}, r"\boxed{70.0}"),
+        ({"id": 39, "question": "What is 66 + 3?", "answer": 69.0, "url": ""}, r"\boxed{69.0}"),
         ({"id": 0, "question": "Cities $A$ and $B$ are $45$ miles apart. How many miles from City $A$ will they meet?",
           "answer": 27.0, "url": "https://artofproblemsolving.com/wiki"}, r"\boxed{27.0}"),
         ({"id": 1, "question": "Positive reals satisfy $y^3=x^2$ and $(y-x)^2=4y^2$. What is $x+y$?", "answer": 36.0,
           "url": "https://artofproblemsolving.com/wiki"}, r"\boxed{36.0}"),
     ],
     "minerva_math": [  # the gold answer is the final box of a worked solution
+        ({"problem": "What is 83 + 8?", "solution": "Adding, $83 + 8 = \\boxed{91}$.", "type": "Arithmetic", "idx": 270},
+         r"\boxed{91}"),
+        ({"problem": "What is 18 - 2?", "solution": "Subtracting, $18 - 2 = \\boxed{16}$.", "type": "Arithmetic",
+          "idx": 271}, r"\boxed{16}"),
         ({"problem": "Each Magellan telescope has a diameter of 6.5 m. What is its angular resolution in arcsec?",
           "solution": "Using $\\theta = 1.22 \\lambda / D$ we get $\\theta = \\boxed{1.6}$ arcseconds.",
           "type": "Introduction to Astronomy (8.282J Spring 2006)", "idx": 0}, r"\boxed{1.6}"),
@@ -53,6 +72,12 @@ LOCAL_ROWS = {
           "type": "Differential Equations (18.03 Spring 2010)", "idx": 1}, r"\boxed{2, -2}"),
     ],
     "olympiadbench": [  # a list of answers written $...$
+        ({"id": 1, "subfield": "Algebra", "context": None, "question": "What is 55 + 5?", "solution": ["$55+5=60$"],
+          "final_answer": ["$60$"], "is_multiple_answer": False, "unit": None, "answer_type": "Numerical",
+          "error": None}, r"\boxed{60}"),
+        ({"id": 2, "subfield": "Algebra", "context": None, "question": "What is 57 - 9?", "solution": ["$57-9=48$"],
+          "final_answer": ["$48$"], "is_multiple_answer": False, "unit": None, "answer_type": "Numerical",
+          "error": None}, r"\boxed{48}"),
         ({"id": 1606, "subfield": "Combinatorics", "context": None, "question": "Compute the probability.",
           "solution": ["The probability is $\\frac{1}{2}$."], "final_answer": ["$\\frac{1}{2}$"],
           "is_multiple_answer": False, "unit": None, "answer_type": "Numerical", "error": None},
@@ -89,7 +114,8 @@ def compared(demo_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("benchmarks")
     bench_dir = write_bench_dir(work / "data")
     code, stdout, _ = run_main(["--model_dir", str(demo_dir / "adapter"), "--benchmarks", *LOCAL_ROWS,
-                                "--benchmark_dir", str(bench_dir), "--compare_baseline", *FAST], work)
+                                "--benchmark_dir", str(bench_dir), "--compare_baseline", "--max_samples",
+                                str(EVALUATED), *FAST], work)
     return work, code, stdout
 
 
@@ -113,23 +139,28 @@ def test_every_table_cell_is_the_per_benchmark_result(compared):
                          for m in ("base", "adapter"))
         assert base["adapter"] is None and adapter["adapter"] and base["base_model"] == adapter["base_model"]
         assert base["system_prompt"] == adapter["system_prompt"] == report["system_prompt"]  # the run's prompt
-        assert row[1] == str(adapter["num_problems"]) == str(len(LOCAL_ROWS[row[0]]))
+        assert row[1] == str(adapter["num_problems"]) == str(EVALUATED)
         assert row[2:] == [f"{100 * base['accuracy']:.1f}", f"{100 * adapter['accuracy']:.1f}",
                            f"{100 * (adapter['accuracy'] - base['accuracy']):+.1f}"]
         accuracy[row[0]] = base["accuracy"], adapter["accuracy"]
     base_mean = sum(b for b, _ in accuracy.values()) / len(accuracy)
     adapter_mean = sum(a for _, a in accuracy.values()) / len(accuracy)
-    assert rows[-1] == ["average", str(2 * len(LOCAL_ROWS)), f"{100 * base_mean:.1f}", f"{100 * adapter_mean:.1f}",
+    assert rows[-1] == ["average", str(EVALUATED * len(LOCAL_ROWS)), f"{100 * base_mean:.1f}", f"{100 * adapter_mean:.1f}",
                         f"{100 * (adapter_mean - base_mean):+.1f}"]
     assert "prompt style: think" in markdown
 
 
 def test_gold_answers_are_read_by_each_convention(compared):
     work, _, _ = compared
+    for name, rows in LOCAL_ROWS.items():  # every row of every file, as eval.py will grade it
+        prepared = benchmarks.prepare(benchmarks.BENCHMARKS[name], str(work / "data"))
+        solutions = [json.loads(line)["solution"] for line in prepared.text.splitlines()]
+        assert solutions == [gold for _, gold in rows], name
+        assert None not in reward.reference_answers(solutions), name  # no unscored reference on well-formed rows
     report = json.loads((work / "results" / "adapter__think__benchmarks.json").read_text())
-    for entry in report["benchmarks"]:
+    for entry in report["benchmarks"]:  # and the evaluated rows' results hold exactly those references
         result = json.loads((work / entry["results"]["adapter"]["result_file"]).read_text())
-        assert [s["solution"] for s in result["samples"]] == [gold for _, gold in LOCAL_ROWS[entry["name"]]]
+        assert [s["solution"] for s in result["samples"]] == [g for _, g in LOCAL_ROWS[entry["name"]][:EVALUATED]]
         assert result["summary"]["unscored_references"] == 0, entry["name"]
     # a row that breaks its convention is counted as unscored, never graded against its raw text
     assert benchmarks.gold_answer("He sells 9 eggs.", "####") is None
@@ -141,17 +172,16 @@ def test_rerun_resumes_from_the_results_and_a_plain_model_gets_the_boxed_prompt(
     work, _, _ = compared
     result_file = work / "results" / "adapter__adapter__gsm8k__think.json"
     before = json.loads(result_file.read_text())["samples"]
-    code, stdout, _ = run_main(["--model_dir", str(demo_dir / "adapter"), "--benchmarks", "gsm8k",
-                                "--benchmark_dir", str(work / "data"), *FAST], work)
+    gsm8k = ["--benchmarks", "gsm8k", "--benchmark_dir", str(work / "data"), "--max_samples", str(EVALUATED)]
+    code, stdout, _ = run_main(["--model_dir", str(demo_dir / "adapter"), *gsm8k, *FAST], work)
     assert code == 0 and json.loads(result_file.read_text())["samples"] == before
-    code, _, stderr = run_main(["--model_dir", str(demo_dir / "adapter"), "--benchmarks", "gsm8k",
-                                "--benchmark_dir", str(work / "data"), "--max_completion_length", "12"], work)
+    code, _, stderr = run_main(["--model_dir", str(demo_dir / "adapter"), *gsm8k, "--max_completion_length", "12"],
+                               work)
     assert code == 2 and len(stderr.strip().splitlines()) == 1  # other settings never replace a result silently
     assert "max_completion_length" in stderr and "--overwrite" in stderr and "--output_file" not in stderr
     assert json.loads(result_file.read_text())["samples"] == before
 
-    code, stdout, _ = run_main(["--model_dir", str(demo_dir / "base_model"), "--benchmarks", "gsm8k",
-                                "--benchmark_dir", str(work / "data"), *FAST], work)
+    code, stdout, _ = run_main(["--model_dir", str(demo_dir / "base_model"), *gsm8k, *FAST], work)
     assert code == 0
     summary = json.loads((work / "results" / "base_model__model__gsm8k__boxed.json").read_text())["summary"]
     assert summary["system_prompt"] == benchmarks.BOXED_PROMPT and summary["reward_funcs"] == ["accuracy"]
