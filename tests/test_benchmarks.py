@@ -202,7 +202,8 @@ def test_a_missing_benchmark_file_is_one_line(demo_dir, tmp_path):
 @pytest.mark.parametrize("extra, says", [
     (["--benchmarks", "gsm8k", "--split", "train"], "--split"),
     (["--benchmarks", "gsm8k", "--output_file", "x.json"], "--output_file"),
-    (["--benchmarks", "gsm8k"], "--benchmark_dir"),  # the hub is offline in tests: local copies are the fix
+    (["--benchmarks", "gsm8k", "--max_samples", "1", "--max_completion_length", "1"],  # bounded, should it be cached
+     "--benchmark_dir"),  # the hub is offline in tests: local copies are the fix
     (["--compare_baseline"], "--benchmarks"),
     (["--benchmark_dir", "data"], "--benchmarks"),
     (["--write_pass_rates", "rates.jsonl"], "--num_samples"),
