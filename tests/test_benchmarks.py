@@ -256,3 +256,17 @@ def test_prompt_style_boxed_applies_to_a_plain_evaluation_too(demo_dir, tmp_path
     assert code == 0 and result["summary"]["system_prompt"] == benchmarks.BOXED_PROMPT
     assert result["samples"][0]["prompt"][0] == {"role": "system", "content": benchmarks.BOXED_PROMPT}
     assert all(s["reward"] == s["accuracy"] for s in result["samples"])  # graded on accuracy alone
+
+
+@pytest.mark.parametrize("completion, cell, convention, correct", [
+    (r"Step 1 gives \boxed{3}. Wait, recheck: \boxed{18}", "9 * 2 = 18\n#### 18", "####", 1.0),  # the last box
+    (r"<think>try \boxed{3}</think> The answer is \boxed{1200}.", "#### 1,200", "####", 1.0),
+    ("reasoning \\boxed{60}</think>\n\nFinal: \\boxed{6}", "60", "bare", 0.0),  # only what follows </think>
+    (r"<think>reasoning \boxed{60}", "60", "bare", 0.0),  # unfinished thinking gives no answer
+    (r"So the answer is \boxed{27}.", 27.0, "bare", 1.0),
+    (r"The roots are \boxed{2} and \boxed{-2}.", r"Hence $\boxed{-2}$ or $\boxed{2}$.", "boxed", 1.0),
+    (r"\boxed{(1,8,19), (2,7,13), (4,5,7)}", ["$(1,8,19), (2,7,13), (4,5,7)$"], "list", 1.0),
+])
+def test_boxed_style_answers_are_graded_against_each_convention(completion, cell, convention, correct):
+    """The answer rule the table names (the last group of boxes after any </think>) against each preset's gold."""
+    assert reward.accuracy_reward([completion], solution=[benchmarks.gold_answer(cell, convention)]) == [correct]
