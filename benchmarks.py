@@ -144,9 +144,10 @@ def check_options(args) -> None:
                              "columns and result file (use --max_samples N for its first N problems)")
         if args.compare_baseline and args.baseline:
             raise UsageError("--compare_baseline already evaluates the base model beside the adapter: drop --baseline")
-        if args.compare_baseline and not is_adapter(args.model_dir):
-            raise UsageError(f"--compare_baseline needs a trained adapter directory as --model_dir ({args.model_dir} "
-                             "has no adapter_config.json): to benchmark a plain model drop --compare_baseline")
+        for wanted in [f for f in ("compare_baseline", "baseline") if getattr(args, f)]:
+            if not is_adapter(args.model_dir):
+                raise UsageError(f"--{wanted} needs a trained adapter directory as --model_dir ({args.model_dir} has "
+                                 f"no adapter_config.json): to benchmark a plain model drop --{wanted}")
         return
     if extra := [flag(n) for n in BENCHMARK_ONLY if given(args, n)]:
         raise UsageError(f"{', '.join(extra)} only appl(ies) with --benchmarks NAME ...")

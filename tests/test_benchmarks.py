@@ -205,6 +205,7 @@ def test_a_missing_benchmark_file_is_one_line(demo_dir, tmp_path):
     (["--benchmarks", "gsm8k", "--max_samples", "1", "--max_completion_length", "1"],  # bounded, should it be cached
      "--benchmark_dir"),  # the hub is offline in tests: local copies are the fix
     (["--compare_baseline"], "--benchmarks"),
+    (["--benchmarks", "gsm8k", "--compare_baseline", "--model_dir", "base_model"], "adapter_config.json"),
     (["--benchmark_dir", "data"], "--benchmarks"),
     (["--write_pass_rates", "rates.jsonl"], "--num_samples"),
     (["--pass_rate_min", "0.2"], "--write_filtered"),
@@ -213,6 +214,7 @@ def test_a_missing_benchmark_file_is_one_line(demo_dir, tmp_path):
     (["--prompt_style", "boxed", "--system_prompt", "Be brief."], "--system_prompt"),
 ])
 def test_options_that_would_be_ignored_are_refused_in_one_line(demo_dir, tmp_path, extra, says):
+    extra = [str(demo_dir / "base_model") if arg == "base_model" else arg for arg in extra]
     code, _, stderr = run_main(["--model_dir", str(demo_dir / "adapter"), *extra], tmp_path)
     assert code == 2 and stderr.startswith("error: ") and len(stderr.strip().splitlines()) == 1 and says in stderr
     assert not (tmp_path / "results").exists()
