@@ -402,6 +402,7 @@ def make_report(prepared: list[Prepared], modes: list[str], runs: dict, style: s
                                                                "skipped_prompts", "wall_time_s")
                                                    if key in runs[p.benchmark.name, m][1]}}
                                     for m in modes}} for p in prepared],
+        "average": {LABELS[m]: {key: mean(figures[n, m, key] for n in names) for key, _ in metrics(k)} for m in modes},
         "table": rows,
         "markdown": markdown,
     }

@@ -61,7 +61,8 @@ LOCAL_ROWS = {
           "url": "https://artofproblemsolving.com/wiki"}, r"\boxed{36.0}"),
     ],
     "minerva_math": [  # the gold answer is the final box of a worked solution
-        ({"problem": "What is 83 + 8?", "solution": "Adding, $83 + 8 = \\boxed{91}$.", "type": "Arithmetic", "idx": 270},
+        ({"problem": "What is 83 + 8?", "solution": "Adding, $83 + 8 = \\boxed{91}$.", "type": "Arithmetic",
+          "idx": 270},
          r"\boxed{91}"),
         ({"problem": "What is 18 - 2?", "solution": "Subtracting, $18 - 2 = \\boxed{16}$.", "type": "Arithmetic",
           "idx": 271}, r"\boxed{16}"),
@@ -145,8 +146,10 @@ def test_every_table_cell_is_the_per_benchmark_result(compared):
         accuracy[row[0]] = base["accuracy"], adapter["accuracy"]
     base_mean = sum(b for b, _ in accuracy.values()) / len(accuracy)
     adapter_mean = sum(a for _, a in accuracy.values()) / len(accuracy)
-    assert rows[-1] == ["average", str(EVALUATED * len(LOCAL_ROWS)), f"{100 * base_mean:.1f}", f"{100 * adapter_mean:.1f}",
-                        f"{100 * (adapter_mean - base_mean):+.1f}"]
+    assert report["average"] == {"base": {"accuracy": pytest.approx(base_mean)},
+                                 "adapter": {"accuracy": pytest.approx(adapter_mean)}}
+    assert rows[-1] == ["average", str(EVALUATED * len(LOCAL_ROWS)), f"{100 * base_mean:.1f}",
+                        f"{100 * adapter_mean:.1f}", f"{100 * (adapter_mean - base_mean):+.1f}"]
     assert "prompt style: think" in markdown
 
 
