@@ -6,6 +6,7 @@ the pass-rate data tool.
     python eval.py --model_dir ckpts/grpo --benchmarks math500 --benchmark_dir Qwen2.5-Math/evaluation/data
     python eval.py --model_dir ckpts/grpo --dataset_id data/train.jsonl --split train --num_samples 8 \
         --temperature 0.7 --write_pass_rates pass_rates.jsonl --write_filtered train_band.jsonl
+    python benchmarks.py ckpts/demo/data/test.jsonl bench_data   # a problem file as local benchmark files, to try
 
 Each benchmark is a preset: where its problems are (hub id, config, split, or `DIR/<name>/test.jsonl` in the layout
 of Qwen2.5-Math's `evaluation/data`), which column holds the problem, and how its gold answer is read. Its problems
