@@ -451,6 +451,8 @@ ENCODERS = {"####": lambda a: f"#### {a}", "bare": lambda a: a,
 def write_local_copies(source: str, out_dir: str, rows: int | None = None) -> None:
     """The problems of a problem/solution file (answers in \\boxed{}) dealt out to the presets' local files (every
     sixth problem to each), in each benchmark's columns and answer convention."""
+    if not Path(source).expanduser().is_file():
+        raise UsageError(f"{source} does not exist: pass a .jsonl file with 'problem' and 'solution' columns")
     data = load_math_dataset(source, "test" if rows is None else f"test[:{rows}]")
     pairs = [(row["problem"], reward.reference_answer(row["solution"])) for row in data]
     pairs = [(problem, answer) for problem, answer in pairs if answer]

@@ -275,3 +275,17 @@ def test_prompt_style_boxed_applies_to_a_plain_evaluation_too(demo_dir, tmp_path
 def test_boxed_style_answers_are_graded_against_each_convention(completion, cell, convention, correct):
     """The answer rule the table names (the last group of boxes after any </think>) against each preset's gold."""
     assert reward.accuracy_reward([completion], solution=[benchmarks.gold_answer(cell, convention)]) == [correct]
+
+
+def test_local_copies_of_a_problem_file_read_back_as_each_benchmark(demo_dir, tmp_path, capsys):
+    """`python benchmarks.py FILE DIR` (the README's offline run): the problems dealt out to the six layouts."""
+    assert benchmarks.main([str(demo_dir / "data" / "test.jsonl"), str(tmp_path), "--rows", "12"]) == 0
+    source = load_math_dataset(str(demo_dir / "data" / "test.jsonl"), "test[:12]")
+    for n, name in enumerate(benchmarks.BENCHMARKS):
+        rows = [json.loads(line) for line in benchmarks.prepare(benchmarks.BENCHMARKS[name], str(tmp_path))
+                .text.splitlines()]
+        assert rows == [{"problem": row["problem"], "solution": row["solution"]} for row in source][n::6], name
+    capsys.readouterr()
+    assert benchmarks.main([str(tmp_path / "missing.jsonl"), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.splitlines()) == 1 and not (tmp_path / "out").exists()
