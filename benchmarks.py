@@ -369,8 +369,8 @@ def make_report(prepared: list[Prepared], modes: list[str], runs: dict, style: s
 
     sampling = "greedy" if first["temperature"] == 0 else \
         f"{k} samples per problem, temperature {first['temperature']}, top_p {first['top_p']}"
-    model = f"adapter {first['adapter'] or first['model_dir']} on {first['base_model']}" \
-        if is_adapter(first["model_dir"]) else first["base_model"]
+    model = {"adapter": f"adapter {first['adapter']} on {first['base_model']}", "model": first["base_model"],
+             "baseline": f"{first['base_model']}, the base model of adapter {first['model_dir']}"}[modes[-1]]
     notes = [f"prompt style: {style}: {PROMPT_STYLES[style]}; system prompt: {first['system_prompt']!r}",
              f"answer: {ANSWER_RULE}; figures in percent, change in points, average = mean over benchmarks",
              f"model: {model}",
