@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from distributed import share_cpu_cores  # noqa: E402
+from environment import quiet_library_warnings, share_cpu_cores  # noqa: E402
 
 # Run as a command (not imported by tests or other modules): choose CPU threads before torch starts its thread pool.
 CPU_THREADS = share_cpu_cores() if __name__ == "__main__" else None
@@ -33,7 +33,7 @@ from transformers import GenerationConfig, HfArgumentParser
 
 import reward
 from data_utils import SYSTEM_PROMPT, format_dataset, load_math_dataset, tokenize_prompts
-from errors import UsageError, first_line, quiet_library_warnings
+from errors import UsageError, first_line
 from models import load_chat_tokenizer, load_for_generation, looks_local
 from runs import read_json, read_run_config, write_atomically
 

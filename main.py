@@ -17,17 +17,15 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib.util
-import logging
 import os
 import sys
 from dataclasses import dataclass, field
 
-from distributed import share_cpu_cores  # noqa: E402
+from environment import quiet_bitsandbytes, quiet_library_warnings, share_cpu_cores  # noqa: E402
 
 # Run as a command (not imported by tests or other modules): choose CPU threads before torch starts its thread pool.
 CPU_THREADS = share_cpu_cores() if __name__ == "__main__" else None
-# bitsandbytes, imported with transformers when installed, asks for an optional CPU kernel package at import time.
-logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+quiet_bitsandbytes()  # before TRL imports transformers (and with it bitsandbytes)
 
 import torch  # noqa: E402
 from trl import GRPOConfig, ModelConfig, TrlParser
@@ -35,7 +33,7 @@ from trl import GRPOConfig, ModelConfig, TrlParser
 import reward
 from data_utils import SYSTEM_PROMPT
 from distributed import is_main_process, reconcile_with_launcher, world_size
-from errors import UsageError, quiet_library_warnings
+from errors import UsageError
 
 
 @dataclass

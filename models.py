@@ -8,6 +8,7 @@ import os
 import warnings
 from pathlib import Path
 
+from distributed import world_size
 from errors import UsageError, first_line, offline_or_network_error
 
 
@@ -103,7 +104,7 @@ def auto_dtype(bf16: bool | None = None, fp16: bool = False, explicit: str | Non
 
 def launched_distributed() -> bool:
     """Several processes, or DeepSpeed: placement then belongs to accelerate."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"
+    return world_size() > 1 or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"
 
 
 def quantization_config(model_args):
