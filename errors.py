@@ -29,15 +29,3 @@ def offline_or_network_error(err: BaseException) -> bool:
         word in text
         for word in ("offline", "connection", "resolve", "timed out", "timeout", "network", "couldn't reach")
     )
-
-
-def split_error(err: ValueError, dataset_id: str, split: str) -> str | None:
-    """datasets' ValueErrors about a split, as one line; None for any other ValueError. Only its wording tells an
-    empty slice ('Instruction "test[:0]" corresponds to no data!') from an unknown split ('Unknown split "tset"')."""
-    text = str(err)
-    name = split.split("[")[0]
-    if "corresponds to no data" in text:
-        return f"split {split!r} of {dataset_id} selects no rows: choose a non-empty slice, e.g. {name}[:100]"
-    if "split" in text.lower():
-        return f"split {split!r} does not exist in {dataset_id}: {first_line(err)}"
-    return None

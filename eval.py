@@ -32,12 +32,10 @@ from tqdm.auto import tqdm
 from transformers import GenerationConfig, HfArgumentParser
 
 import reward
-from data_utils import SYSTEM_PROMPT, format_dataset, load_math_dataset, tokenize_prompts
+from data_utils import DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT, fitting_prompts, load_prompt_dataset, tokenize_prompts
 from errors import UsageError, first_line
 from models import load_chat_tokenizer, load_for_generation, looks_local
 from runs import read_json, read_run_config, write_atomically
-
-DEFAULT_MAX_PROMPT_LENGTH = 512  # training's default (main.py): a plain model is evaluated on the prompts a run keeps
 
 TIMING_KEYS = ("wall_time_s", "generation_time_s", "tokens_per_second")  # the only summary fields a rerun changes
 
@@ -276,19 +274,13 @@ def load_tokenizer(settings: EvalSettings):
 def load_prompts(settings: EvalSettings, tokenizer) -> tuple[list[dict], int]:
     """The split as training's chat prompts, tokenized; prompts over max_prompt_length are skipped, as training does
     (left-truncating would cut off the system prompt). Returns (rows, number skipped)."""
-    data = load_math_dataset(settings.dataset_id, settings.split, settings.dataset_config)
-    data = format_dataset(data, settings.system_prompt, settings.prompt_column, settings.solution_column)
-    if len(data) == 0:
-        raise UsageError(f"split {settings.split!r} of {settings.dataset_id} is empty: choose another --split")
+    data = load_prompt_dataset(settings.dataset_id, settings.split, settings.dataset_config, settings.system_prompt,
+                               settings.prompt_column, settings.solution_column)
     prompts, solutions = list(data["prompt"]), list(data["solution"])
     ids = tokenize_prompts(prompts, tokenizer)
-    limit = settings.max_prompt_length
+    origin = {"run": " (the run's)", "default": " (the default)"}.get(settings.sources.get("max_prompt_length"), "")
     rows = [{"index": i, "prompt": prompts[i], "solution": solutions[i], "prompt_ids": ids[i]}
-            for i in range(len(ids)) if not limit or len(ids[i]) <= limit]
-    if not rows:
-        origin = {"flag": "", "run": " (the run's)", "default": " (the default)"}[settings.sources["max_prompt_length"]]
-        raise UsageError(f"no prompt fits --max_prompt_length {limit}{origin}: the shortest has "
-                         f"{min(map(len, ids))} tokens; pass --max_prompt_length {min(map(len, ids))} or more")
+            for i in fitting_prompts(list(map(len, ids)), settings.max_prompt_length, origin=origin)]
     skipped = len(ids) - len(rows)
     return rows[:settings.max_samples] if settings.max_samples else rows, skipped
 

@@ -31,7 +31,7 @@ import torch  # noqa: E402
 from trl import GRPOConfig, ModelConfig, TrlParser
 
 import reward
-from data_utils import SYSTEM_PROMPT
+from data_utils import DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT
 from distributed import is_main_process, reconcile_with_launcher, world_size
 from errors import UsageError
 
@@ -54,10 +54,8 @@ class ScriptArguments:
     system_prompt: str = field(
         default=SYSTEM_PROMPT, metadata={"help": "System prompt asking for <think>...</think><answer>...</answer>."}
     )
-    # 512 keeps nearly all of NuminaMath-TIR's prompts with the default system prompt; longer ones are dropped and
-    # counted rather than truncated (cutting a prompt would cut off the question or the instructions).
     max_prompt_length: int | None = field(
-        default=512,
+        default=DEFAULT_MAX_PROMPT_LENGTH,
         metadata={"help": "Drop training prompts longer than this many chat-formatted tokens (0 keeps all)."},
     )
     reward_funcs: list[str] = field(
