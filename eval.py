@@ -34,7 +34,7 @@ from transformers import GenerationConfig, HfArgumentParser
 import reward
 from data_utils import DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT, fitting_prompts, load_prompt_dataset, tokenize_prompts
 from errors import UsageError, first_line
-from models import load_chat_tokenizer, load_for_generation, looks_local
+from models import kv_cache, load_chat_tokenizer, load_for_generation, looks_local
 from runs import read_json, read_run_config, write_atomically
 
 TIMING_KEYS = ("wall_time_s", "generation_time_s", "tokens_per_second")  # the only summary fields a rerun changes
@@ -202,16 +202,8 @@ def resolve_settings(args: EvalArguments) -> EvalSettings:
         **inherited, max_samples=args.max_samples, max_completion_length=args.max_completion_length, num_samples=args.num_samples,
         temperature=temperature, top_p=args.top_p, seed=args.seed, batch_size=args.batch_size,
         backend="vllm" if args.use_vllm else "transformers", sources=sources,
-        cache_implementation=resolve_cache(args.cache_implementation))
+        cache_implementation=kv_cache(args.cache_implementation, args.use_vllm))
     return settings
-
-
-def resolve_cache(choice: str) -> str | None:
-    """'auto': a static KV cache on CUDA (decoding launches fewer, fixed-shape kernels), transformers' dynamic cache on
-    CPU, where a static one is not faster."""
-    if choice == "auto":
-        return "static" if torch.cuda.is_available() else None
-    return None if choice == "dynamic" else choice
 
 
 def default_output_file(args: EvalArguments) -> str:

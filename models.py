@@ -102,6 +102,17 @@ def auto_dtype(bf16: bool | None = None, fp16: bool = False, explicit: str | Non
     return torch.bfloat16 if bf16 else torch.float16 if fp16 else torch.float32
 
 
+def kv_cache(choice: str | None, use_vllm: bool = False) -> str | None:
+    """--cache_implementation as generate() takes it. 'auto': a static KV cache on CUDA without vLLM (decoding
+    launches fewer, fixed-shape kernels), transformers' dynamic cache (None) on CPU, where a static one is not
+    faster; 'dynamic' is None too."""
+    import torch
+
+    if choice == "auto":
+        return "static" if torch.cuda.is_available() and not use_vllm else None
+    return None if choice == "dynamic" else choice
+
+
 def launched_distributed() -> bool:
     """Several processes, or DeepSpeed: placement then belongs to accelerate."""
     return world_size() > 1 or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"

@@ -42,9 +42,11 @@ class Report:
         print(f"error: {text}")
 
 
-def preflight(script_args, training_args, model_args) -> int:
+def preflight(script_args, training_args, model_args, problems=()) -> int:
+    """Print the report; `problems` are the option problems found while parsing (main.parse_check_args). Returns
+    the exit status."""
     report = Report()
-    for problem in type(training_args).collected or []:  # option problems found while parsing, all of them
+    for problem in problems:
         report.error(problem)
     tokenizer = step(report, "tokenizer", lambda: load_chat_tokenizer(
         model_args.model_name_or_path, "--model_id", revision=model_args.model_revision))
