@@ -167,7 +167,8 @@ def fitting_prompts(lengths: list[int], max_prompt_length: int | None, what: str
     if lengths and not keep:
         shortest = min(lengths)
         raise UsageError(f"no {what}prompt fits --max_prompt_length {max_prompt_length}{origin}: the shortest has "
-                         f"{shortest} tokens; pass --max_prompt_length {shortest} or more (or a shorter --system_prompt)")
+                         f"{shortest} tokens; pass --max_prompt_length {shortest} or more (or a shorter "
+                         "--system_prompt)")
     return keep
 
 

@@ -465,8 +465,9 @@ def differing(header: dict, settings: EvalSettings) -> list[str]:
 
 
 def read_partial(path: Path, settings: EvalSettings) -> dict:
-    """Finished records by (index, sample), after checking they were made with these settings. A torn last line
-    (the process was killed mid-write) is dropped; the file is rewritten clean so appends stay valid JSON lines."""
+    """Finished records by (index, sample), after checking they were made with these settings. Any record line that
+    does not parse (a torn last line when the process was killed mid-write, or a damaged one) is dropped and counted;
+    the file is rewritten clean so appends stay valid JSON lines."""
     if not path.exists():
         return {}
     lines = path.read_text().splitlines()
@@ -478,13 +479,16 @@ def read_partial(path: Path, settings: EvalSettings) -> dict:
     if differs:
         raise UsageError(f"{path} holds results made with different settings ({', '.join(differs)}): re-run with the "
                          "same settings to resume, or delete it or choose another --output_file to start afresh")
-    done = {}
+    done, dropped = {}, 0
     for line in lines[1:]:
         try:
             record = json.loads(line)
             done[record["index"], record["sample"]] = record
         except (ValueError, KeyError, TypeError):
-            continue
+            dropped += 1
+    if dropped:
+        print(f"dropped {dropped} unreadable line(s) of {path} (cut short when a run was killed, or damaged): their "
+              "completions are generated again")
     write_atomically(path, "".join(json.dumps(x) + "\n" for x in [{"settings": settings.key()}, *done.values()]))
     return done
 

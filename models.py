@@ -56,8 +56,11 @@ def load_pretrained(load, name: str, flag: str, **kwargs):
         require_hub(name, "model", flag)
     if path.is_dir() and not (path / "config.json").is_file() and not (path / "tokenizer_config.json").is_file():
         held = ", ".join(sorted(p.name for p in path.iterdir())[:8]) or "nothing"
-        raise UsageError(f"{flag} {name} is not a model directory: expected config.json (a model) or "
-                         f"adapter_config.json (a trained adapter), found {held}")
+        # eval.py's --model_dir also takes a trained adapter, which eval.py recognises before loading anything.
+        other = ("adapter_config.json (a trained adapter)" if flag == "--model_dir"
+                 else "tokenizer_config.json (a tokenizer)")
+        raise UsageError(f"{flag} {name} is not a model directory: expected config.json (a model) or {other}, "
+                         f"found {held}")
     try:
         return load(name, **kwargs)
     except (OSError, ValueError) as err:
@@ -170,7 +173,7 @@ CHECKPOINTING_ABOVE = 3e9  # parameters: above this, activations dominate memory
 
 def choose_gradient_checkpointing(model, model_args, training_args) -> str:
     """Settle --gradient_checkpointing when it was left to us; returns how it was chosen (for run_config.json).
-    Off for LoRA on models that fit (it recomputes every layer in the backward pass: ~25% slower), on for full
+    Off for LoRA on models that fit (it recomputes every layer in the backward pass, which is slower), on for full
     fine-tuning and large models, where activations are what runs out of memory."""
     if not getattr(training_args, "checkpointing_auto", False):
         return "flag"
