@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from errors import UsageError, first_line, offline_or_network_error
+from errors import UsageError, first_line, offline_or_network_error, split_error_kind
 from models import looks_local, require_hub
 
 SYSTEM_PROMPT = (
@@ -32,17 +32,6 @@ def split_name(split: str) -> str:
 def empty_split(dataset_id: str, split: str) -> UsageError:
     return UsageError(f"split {split!r} of {dataset_id} selects no rows: choose a non-empty split or slice, e.g. "
                       f"{split_name(split)}[:100]")
-
-
-def split_error(err: ValueError, dataset_id: str, split: str) -> UsageError | None:
-    """datasets' ValueErrors about a split, as one line; None for any other ValueError. Only its wording tells an
-    empty slice ('Instruction "test[:0]" corresponds to no data!') from an unknown split ('Unknown split "tset"')."""
-    text = str(err)
-    if "corresponds to no data" in text:
-        return empty_split(dataset_id, split)
-    if "split" in text.lower():
-        return UsageError(f"split {split!r} does not exist in {dataset_id}: {first_line(err)}")
-    return None
 
 
 def load_math_dataset(dataset_id: str, split: str = "train", dataset_config: str | None = None):
@@ -78,16 +67,18 @@ def load_math_dataset(dataset_id: str, split: str = "train", dataset_config: str
     except UsageError:
         raise
     except ValueError as err:
-        error = split_error(err, dataset_id, split)
-        if error is None:
+        kind = split_error_kind(err)
+        if kind is None:
             raise
-        raise error from None
+        if kind == "empty":
+            raise empty_split(dataset_id, split) from None
+        raise UsageError(f"split {split!r} does not exist in {dataset_id}: {first_line(err)}") from None
     except datasets.exceptions.DatasetGenerationError as err:  # a corrupt or truncated file
         cause = err.__cause__ or err
         raise UsageError(f"could not read data set {dataset_id}: {first_line(cause)}: check that the file is complete "
                          "and in its format (one JSON object per line for .jsonl)") from None
     except (ConnectionError, OSError, FileNotFoundError) as err:
-        if not path.exists() and offline_or_network_error(err):  # a local file that fails to read is not a download
+        if offline_or_network_error(err, dataset_id):
             raise UsageError(
                 f"could not download data set {dataset_id!r} (offline or unreachable hub): pass a local copy, "
                 "e.g. --dataset_id path/to/train.jsonl (or a saved directory), or set HF_ENDPOINT / go online"

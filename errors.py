@@ -6,6 +6,7 @@ Entry points (`main.py`, `eval.py`) print a UsageError as one `error: ...` line 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 
 class UsageError(Exception):
@@ -17,11 +18,14 @@ def first_line(err: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def offline_or_network_error(err: BaseException) -> bool:
-    """True when an exception means 'the hub could not be reached' rather than 'the thing does not exist'.
+def offline_or_network_error(err: BaseException, name: str) -> bool:
+    """True when an exception about loading `name` means 'the hub could not be reached' rather than 'the thing does
+    not exist'; never for a local path that exists (a file that fails to read is not a failed download).
 
     The libraries raise many exception types for this (OSError, ConnectionError, LocalEntryNotFoundError, ...) and
     no common class, so their text is the only signal."""
+    if Path(name).expanduser().exists():
+        return False
     if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
         return True
     text = f"{type(err).__name__} {err}".lower()
@@ -29,3 +33,12 @@ def offline_or_network_error(err: BaseException) -> bool:
         word in text
         for word in ("offline", "connection", "resolve", "timed out", "timeout", "network", "couldn't reach")
     )
+
+
+def split_error_kind(err: ValueError) -> str | None:
+    """What a `datasets` ValueError says about the split asked for: "empty" (an empty slice: 'Instruction "test[:0]"
+    corresponds to no data!'), "unknown" ('Unknown split "tset"'), or None (another error). Only its wording tells."""
+    text = str(err)
+    if "corresponds to no data" in text:
+        return "empty"
+    return "unknown" if "split" in text.lower() else None

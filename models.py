@@ -64,7 +64,7 @@ def load_pretrained(load, name: str, flag: str, **kwargs):
     try:
         return load(name, **kwargs)
     except (OSError, ValueError) as err:
-        if not path.exists() and offline_or_network_error(err):
+        if offline_or_network_error(err, name):
             raise UsageError(f"could not download model {name!r} (offline or unreachable hub): download it where "
                              f"you have network (`hf download {name}`) and pass its local directory with {flag}") from None
         raise UsageError(f"could not load {name!r} (given by {flag}): {first_line(err)}") from None
