@@ -307,6 +307,8 @@ def parse_check_args(argv: list[str]):
 
 
 def parse_with(argv: list[str] | None, config_class):
+    """argv (and `--config file.yaml`) through the parser, with `config_class` for the training options; the
+    libraries' parsing errors become one-line UsageErrors."""
     import yaml
 
     argv = list(sys.argv[1:] if argv is None else argv)
