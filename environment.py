@@ -1,5 +1,7 @@
-"""The process's environment, set before the libraries do their work: CPU threads, DeepSpeed's accelerator, and quiet
-library warnings, loggers and loading bars. Imports nothing of ours, so entry points call it before anything else."""
+"""The process's environment, set before the libraries start: CPU threads, DeepSpeed's accelerator, quiet libraries.
+
+Quiet means known harmless warnings, a noisy logger and the loading bars. Imports nothing of ours, so the entry points
+(`main.py`, `eval.py`) call it before anything else."""
 from __future__ import annotations
 
 import logging
