@@ -329,15 +329,17 @@ def test_busy_cores_make_a_run_use_only_the_idle_ones(monkeypatch):
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     cores = psutil.cpu_count()
-    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+    # Other work, at the lowest priority so that it busies every core without slowing the probe much.
+    spinner = "import os\nos.nice(19)\nwhile True: pass"
+    spinners = [subprocess.Popen([sys.executable, "-c", spinner]) for _ in range(cores)]
     try:
         time.sleep(0.5)
         line, _, threads = main_py_threads({})
-        user_line, user_omp, _ = main_py_threads({"OMP_NUM_THREADS": "3"})
     finally:
         for spinner in spinners:
             spinner.kill()
             spinner.wait()
+    user_line, user_omp, _ = main_py_threads({"OMP_NUM_THREADS": "3"})
     chosen = re.fullmatch(r"(\d+) of (\d+) CPU cores are busy with other work: using (\d+) thread\(s\) "
                           r"\(set OMP_NUM_THREADS to choose\)", line or "")
     assert chosen, line
