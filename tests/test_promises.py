@@ -475,6 +475,13 @@ def test_qlora_trains_a_few_steps(demo_dir, tmp_path):
     assert config["finished"] is True and config["model_args"]["load_in_4bit"] is True
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
     assert [e["step"] for e in history if "loss" in e] == [1, 2]
+    # The same command in full precision: its first step's policy entropy differs, since 4-bit weights give other
+    # logits (a silently ignored --load_in_4bit would give the very same figure: CPU runs are deterministic).
+    twin = run_cli(*train_args(demo_dir, tmp_path / "fp32", "--max_steps", "2", "--save_steps", "2"))
+    assert twin.returncode == 0, twin.stderr[-2000:]
+    twin_history = json.loads((tmp_path / "fp32" / "trainer_state.json").read_text())["log_history"]
+    first = lambda h: next(e for e in h if e.get("step") == 1 and "entropy" in e)  # noqa: E731
+    assert first(history)["entropy"] != first(twin_history)["entropy"], "the 4-bit run trained the fp32 model"
     tensors = load_file(str(out / "adapter_model.safetensors"))
     assert any(t.abs().sum() > 0 for k, t in tensors.items() if "lora_B" in k), "lora_B is all zeros: no training"
 
