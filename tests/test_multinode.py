@@ -43,15 +43,22 @@ def test_two_machines_on_loopback_train_one_adapter(demo_dir, tmp_path):
     out = tmp_path / "run"
     port = free_port()
     start = time.monotonic()
-    machines = [subprocess.Popen(machine_cmd(demo_dir, out, rank, port), cwd=REPO, env={**os.environ, **LAUNCH_ENV},
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in (0, 1)]
+    logs = [(tmp_path / f"machine{rank}.out", tmp_path / f"machine{rank}.err") for rank in (0, 1)]
+    machines = []
     try:
-        logs = [m.communicate(timeout=TIMEOUT) for m in machines]
+        for rank, (stdout, stderr) in enumerate(logs):  # files, not pipes: neither machine can block on a full pipe
+            with open(stdout, "w") as out_file, open(stderr, "w") as err_file:
+                machines.append(subprocess.Popen(machine_cmd(demo_dir, out, rank, port), cwd=REPO,
+                                                 env={**os.environ, **LAUNCH_ENV}, stdout=out_file, stderr=err_file))
+        for m in machines:
+            m.wait(timeout=TIMEOUT)
     finally:
         for m in machines:
             if m.poll() is None:
                 m.kill()
-    procs = [subprocess.CompletedProcess(m.args, m.returncode, *log) for m, log in zip(machines, logs)]
+                m.wait()
+    procs = [subprocess.CompletedProcess(m.args, m.returncode, stdout.read_text(), stderr.read_text())
+             for m, (stdout, stderr) in zip(machines, logs)]
     for rank, proc in enumerate(procs):
         assert proc.returncode == 0, f"machine {rank}:\n{output(proc)}"
     main, other = procs
