@@ -164,6 +164,9 @@ def config_problems(args) -> list[str]:
         if value is not None and value < low or (name == "--learning_rate" and value <= 0):
             problems.append(f"{name} {value} is out of range: it must be {'positive' if low == 0 else f'at least {low}'}"
                             + (" (GRPO compares completions within a group)" if name == "--num_generations" else ""))
+    if (args.max_steps or 0) <= 0 and (args.num_train_epochs or 0) <= 0:  # would save an untrained adapter as finished
+        problems.append(f"--max_steps {args.max_steps} with --num_train_epochs {args.num_train_epochs} trains nothing: "
+                        "pass --max_steps N (N > 0), or --num_train_epochs above 0 with --max_steps -1")
     try:
         reconcile_with_launcher(args)  # agree with accelerate/DeepSpeed's accumulation before checking the batch
     except UsageError as err:
