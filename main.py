@@ -86,7 +86,8 @@ class ScriptArguments:
     demo: bool = field(
         default=False,
         metadata={"help": "Offline demo: build a tiny model and synthetic data under --output_dir (default "
-                  "ckpts/demo), evaluate, train with GRPO+LoRA, evaluate again. Takes --output_dir, --seed."},
+                  "ckpts/demo), evaluate, train with GRPO+LoRA, evaluate again. Takes --output_dir, --seed, "
+                  "--overwrite_output_dir (to write into a directory holding other files)."},
     )
 
 
@@ -356,14 +357,15 @@ def run_training(script_args, training_args, model_args):
 
 
 def demo_options(argv: list[str], training_args) -> dict:
-    """--demo takes --output_dir and --seed; any other option would be silently ignored, so it is refused."""
+    """--demo takes --output_dir, --seed and --overwrite_output_dir; any other option would be silently ignored, so it
+    is refused."""
     given = {a.split("=")[0] for a in argv if a.startswith("--")} - {"--demo"}
-    extra = sorted(given - {"--output_dir", "--seed"})
+    extra = sorted(given - {"--output_dir", "--seed", "--overwrite_output_dir"})
     if extra:
-        raise UsageError(f"--demo takes only --output_dir and --seed, not {', '.join(extra)}: the demo chooses its own "
+        raise UsageError(f"--demo takes only --output_dir and --seed (and --overwrite_output_dir), not {', '.join(extra)}: the demo chooses its own "
                          "settings (run main.py without --demo to train with yours)")
     return {"output_dir": training_args.output_dir if "--output_dir" in given else "ckpts/demo",
-            "seed": training_args.seed}
+            "seed": training_args.seed, "overwrite": "--overwrite_output_dir" in given}
 
 
 if __name__ == "__main__":
