@@ -241,7 +241,8 @@ def default_output_file(args: EvalArguments) -> str:
     model_dir = Path(args.model_dir).expanduser()
     is_adapter = (model_dir / "adapter_config.json").is_file()
     mode = "baseline" if args.baseline else "adapter" if is_adapter else "model"
-    parts = model_dir.parts[-2:] if model_dir.name.startswith("checkpoint-") else model_dir.parts[-1:]
+    inside_run = model_dir.name.startswith("checkpoint-") or model_dir.name in ("final", "best")
+    parts = model_dir.parts[-2:] if inside_run else model_dir.parts[-1:]
     local = Path(args.dataset_id).expanduser().exists()
     data = Path(args.dataset_id).stem if local else args.dataset_id.split("/")[-1]
     split = split_of(args)

@@ -56,10 +56,11 @@ RUN_CONFIG_FIX = ("restore it from a copy; without one, eval.py needs the run's 
 
 
 def read_run_config(model_dir: Path) -> dict:
-    """The run_config.json of a run directory, or of the run a `checkpoint-N` directory belongs to; {} if none."""
+    """The run_config.json of a run directory, or of the run a `checkpoint-N`, `final` or `best` directory belongs
+    to; {} if none."""
     model_dir = Path(model_dir).expanduser()
     run = read_record(model_dir / RUN_CONFIG, RUN_CONFIG_FIX)
-    if not run and model_dir.name.startswith("checkpoint-"):
+    if not run and (model_dir.name.startswith("checkpoint-") or model_dir.name in ("final", "best")):
         run = read_record(model_dir.parent / RUN_CONFIG, RUN_CONFIG_FIX)
     return run
 
