@@ -455,10 +455,11 @@ KEY_OPTIONS = ("learning_rate", "max_steps", "num_train_epochs", "per_device_tra
 
 
 def adapter_dir(run: Run) -> Path | None:
-    """What a user loads from this run: the directory itself when it holds the adapter (or model), else the newest
-    complete checkpoint (a run interrupted or still training), else None."""
-    if any((run.directory / name).is_file() for name in ("adapter_model.safetensors", "adapter_model.bin",
-                                                         "model.safetensors")):
+    """What a user loads from this run: the directory itself when it is a finished run, a checkpoint or holds an
+    adapter (or model), else the newest complete checkpoint (a run interrupted or still training), else None."""
+    if run.finished or checkpoint_step(run.directory) is not None or any(
+            (run.directory / name).is_file() for name in ("adapter_model.safetensors", "adapter_model.bin",
+                                                          "model.safetensors")):
         return run.directory
     newest = last_complete_checkpoint(run.directory)
     return Path(newest) if newest else None
