@@ -83,7 +83,7 @@ def train(script_args, training_args, model_args) -> Path:
              "cache_implementation": training_args.cache_implementation or "dynamic"}
     if is_main_process():
         print("speed settings: " + ", ".join(f"{k}={v}" for k, v in speed.items()))
-    earlier = time_before(resume, output_dir)
+    earlier = time_before(resume)
     start = {"init_adapter": init_adapter, "started_at": started - earlier}
     save_run_config(script_args, training_args, model_args, finished=False, speed_settings=speed, **start)
     trainer.train(resume_from_checkpoint=resume)
@@ -209,7 +209,7 @@ def expanded_lora(peft_config, model) -> dict:
             "target_modules": sorted(modules) if isinstance(modules, (list, set, tuple)) else modules}
 
 
-def time_before(resume: str | None, output_dir: Path) -> float:
+def time_before(resume: str | None) -> float:
     """Seconds the run had trained before the checkpoint it resumes from (0 for a fresh start): its first start is
     in run_config.json and the checkpoint's trainer_state.json was written when it was saved."""
     if not resume:
