@@ -15,8 +15,20 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${PYTHON:-}" ]; then
   if [ -x "$HERE/.venv/bin/python" ]; then PYTHON="$HERE/.venv/bin/python"; else PYTHON=python3; fi
 fi
-MODEL_DIR=${MODEL_DIR:-ckpts/grpo}
-export MODEL_DIR
+model_flag=""
+for arg in "$@"; do
+  case $arg in --model_dir | --model_dir=* | --model-dir | --model-dir=*) model_flag=1 ;; esac
+done
+if [ -z "${MODEL_DIR:-}" ] && [ -z "$model_flag" ]; then
+  # Unset, eval.py would take ckpts/grpo for a hub id and try to download it.
+  if [ ! -d ckpts/grpo ]; then
+    echo "error: MODEL_DIR is not set and ckpts/grpo (main.py's default --output_dir) does not exist here: set" \
+      "MODEL_DIR to your run's --output_dir, e.g. MODEL_DIR=ckpts/demo/adapter sh eval.sh" >&2
+    exit 2
+  fi
+  MODEL_DIR=ckpts/grpo
+  export MODEL_DIR
+fi
 # eval.py maps the variables to options with its own parser, so a new eval.py option works here without an edit.
 EVAL_SH=1
 export EVAL_SH

@@ -275,6 +275,14 @@ def test_eval_sh_passes_sampling_variables_under_sh_and_bash(shell, demo_dir, tm
     assert (summary["max_samples"], summary["seed"], summary["split"]) == (2, 7, "test")
 
 
+def test_eval_sh_without_a_run_says_what_to_set(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "MODEL_DIR"}
+    proc = subprocess.run(["sh", str(REPO / "eval.sh")], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: MODEL_DIR is not set"), proc.stderr
+    assert "hf download" not in proc.stderr  # not mistaken for a hub id to download
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # report.py
 
