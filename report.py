@@ -618,6 +618,7 @@ def model_card(run: Run, plots: list[Path], model_dir: str) -> str:
         "## Training",
         "",
         f"- **Base model:** `{base}`",
+        *([f"- **Continued from adapter:** `{config['init_adapter']}`"] if config.get("init_adapter") else []),
         f"- **Data:** `{config.get('dataset_id', 'not recorded')}`, split `{config.get('dataset_split', '?')}`",
         "- **Rewards (weight):** " + ", ".join(f"`{n}` ({w:g})" for n, w in zip(names, weights)),
         f"- **Steps:** {run.step}" + (f" of {run.max_steps}" if run.max_steps else "")

@@ -93,6 +93,7 @@ def test_run_that_never_beats_step_0_says_so_and_records_true_paths(demo_dir, co
     assert "training never beat the adapter it continued" in summary and str(out / "final") in summary
     card = (out / "README.md").read_text()
     assert "Training never beat the adapter it continued" in card and "`final/`" in card
+    assert f"**Continued from adapter:** `{(demo_dir / 'adapter').resolve()}`" in card
     run_config = json.loads((out / "run_config.json").read_text())
     assert run_config["dataset_id"] == str((demo_dir / "data" / "train.jsonl").resolve())  # absolute like model_id
     assert run_config["wall_time_s"] > 0
