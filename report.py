@@ -380,8 +380,11 @@ def run_title(run: Run) -> str:
     directory = run.directory.resolve()
     name = f"{directory.parent.name}/{directory.name}" if checkpoint_step(directory) is not None else directory.name
     base = run.config.get("model_id")
-    hub = isinstance(base, str) and base.count("/") == 1 and not Path(base).expanduser().exists()
-    return f"{name} (base {base})" if hub else name
+    return f"{name} (base {base})" if is_hub_id(base) else name
+
+
+def is_hub_id(name) -> bool:
+    return isinstance(name, str) and name.count("/") == 1 and not Path(name).expanduser().exists()
 
 
 def write_plots(run: Run, report_dir: Path) -> list[Path]:
@@ -418,9 +421,12 @@ def _fmt(value, digits: int = 3) -> str:
     return f"{number:.{digits}f}" if abs(number) >= 10 ** -digits or number == 0 else f"{number:.2e}"
 
 
-def _count(value):
+COUNT_OPTIONS = ("eval_steps", "logging_steps", "save_steps", "warmup_steps", "num_train_epochs")
+
+
+def _count(name: str, value):
     """Step counts that transformers stores as floats (eval_steps 20.0) shown as the whole numbers they are."""
-    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) >= 1 else value
+    return int(value) if name in COUNT_OPTIONS and isinstance(value, float) and value.is_integer() else value
 
 
 def duration(seconds) -> str:
@@ -592,8 +598,7 @@ def model_card(run: Run, plots: list[Path], model_dir: str) -> str:
     base = config.get("model_id") or _option(run, "model_name_or_path") or "not recorded"
     names = config.get("reward_funcs") or [short_name(k) for k in run.reward_keys]
     weights = config.get("reward_weights") or [1.0] * len(names)
-    remote_base = isinstance(base, str) and base.count("/") == 1 and not Path(base).expanduser().exists()
-    front = ["---", "library_name: peft", *([f"base_model: {base}"] if remote_base else []),
+    front = ["---", "library_name: peft", *([f"base_model: {base}"] if is_hub_id(base) else []),
              "pipeline_tag: text-generation", "tags:", "- grpo", "- lora", "- trl", "- math", "---", ""]
     command = config.get("command")
     options = [(name, _option(run, name)) for name in KEY_OPTIONS]
@@ -634,7 +639,7 @@ def model_card(run: Run, plots: list[Path], model_dir: str) -> str:
               "```", ""]
     if options:
         lines += ["| option | value |", "|---|---|"]
-        lines += [f"| `{name}` | `{_count(value)}` |" for name, value in options]
+        lines += [f"| `{name}` | `{_count(name, value)}` |" for name, value in options]
         lines.append("")
     lines += ["## Use", "", "Load the adapter with PEFT:", "", "```python", _peft_snippet(run, model_dir), "```", "",
               "Evaluate it on held-out problems with this project's `eval.py` (greedy, with the run's prompt and "
