@@ -16,7 +16,7 @@ from data_utils import check_split, filter_by_prompt_length, load_prompt_dataset
 from distributed import is_main_process, main_print, world_size
 from errors import UsageError
 from models import (adapter_base, check_target_modules, choose_gradient_checkpointing, load_chat_tokenizer,
-                    load_policy, lora_config)
+                    load_policy, looks_local, lora_config)
 from runs import (RUN_CONFIG, check_writable, is_finished_run, last_complete_checkpoint, package_versions,
                   read_json, read_run_config, write_json)
 
@@ -122,7 +122,7 @@ def continued_adapter(model_args) -> str | None:
         raise UsageError(f"--model_id {model_args.model_name_or_path} is a LoRA adapter, which full fine-tuning "
                          "(--use_peft false) cannot continue: drop --use_peft false to keep training the adapter, or "
                          "pass its base model")
-    if not base or (Path(base).expanduser().exists() is False and base.startswith((".", "/", "~"))):
+    if not base or (looks_local(base) and not Path(base).expanduser().exists()):
         raise UsageError(f"adapter {adapter} names base model {base!r}, which cannot be found: fix "
                          "base_model_name_or_path in its adapter_config.json, or pass the base model as --model_id")
     if adapter_base(base) is not None:
@@ -199,12 +199,13 @@ def expanded_lora(peft_config, model) -> dict:
     """Our LoRA config as adapter_config.json would record it (PEFT expands 'all-linear' into module names)."""
     import copy
 
-    from peft.tuners.tuners_utils import _maybe_include_all_linear_layers
-
-    config = _maybe_include_all_linear_layers(copy.deepcopy(peft_config), model)
-    modules = config.target_modules
-    return {"r": config.r, "lora_alpha": config.lora_alpha,
-            "target_modules": sorted(modules) if isinstance(modules, (list, set, tuple)) else modules}
+    try:  # PEFT's own expansion (a private helper: without it, 'all-linear' is not compared)
+        from peft.tuners.tuners_utils import _maybe_include_all_linear_layers
+        config = _maybe_include_all_linear_layers(copy.deepcopy(peft_config), model)
+    except ImportError:
+        config = peft_config
+    modules = None if config.target_modules == "all-linear" else config.target_modules
+    return {"r": config.r, "lora_alpha": config.lora_alpha, "target_modules": modules}
 
 
 def time_before(resume: str | None) -> float:
