@@ -11,17 +11,13 @@ Every reward follows TRL's convention `f(completions, **kwargs) -> list[float | 
 strings or TRL's conversational form (`[[{"role": "assistant", "content": ...}], ...]`) and dataset columns
 such as `solution` arrive as keyword lists.
 
-Model output is untrusted input. Nothing here evaluates it or raises on it, and math-verify (sympy) only
-ever sees it inside a long-lived worker process that the caller waits on with a deadline: a pathological
-answer such as \boxed{9^{9^{9^{9}}}} costs at most TIMEOUT_S seconds, from any thread. math-verify's own
-timeouts rely on signal.alarm, which works only on a main thread; in the worker, which is single-threaded,
-they stop most slow cases early, and the deadline (kill and restart the worker) catches the rest.
+Model output is untrusted input. Nothing here evaluates it or raises on it; math-verify (sympy) only ever sees it
+through `math_worker.judge`, in a separate process with a deadline per job.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import atexit
 import functools
 import hashlib
 import importlib
@@ -32,24 +28,17 @@ import math
 import numbers
 import os
 import re
-import subprocess
 import sys
-import threading
-import warnings
 from collections.abc import Callable
 from decimal import Decimal
-from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
 
+import math_worker
 from errors import UsageError, first_line
 
 logger = logging.getLogger("reward")  # the same name when run as a script
 
-TIMEOUT_S = 2.0  # hard wall-clock limit for one math-verify job (parse + verify); overrunning scores 0.0
-MATH_VERIFY_TIMEOUT_S = 1  # math-verify's own (signal) timeouts in the worker: slow cases end here, cheaply
-STARTUP_TIMEOUT_S = 60.0  # importing sympy on a busy machine can take a while; only a broken install exceeds this
 MAX_ANSWER_CHARS = 1000  # a longer prediction scores 0.0 unparsed (unless identical to the reference)
-WORKER_MEMORY_BYTES = 4 << 30  # a runaway answer gets MemoryError in the worker, not the machine's OOM killer
 
 _BOX = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 _BRACE_OR_ESCAPE = re.compile(r"\\.|[{}]", re.S)  # `\{`, `\}` and `\\` never open or close a group
@@ -65,7 +54,7 @@ _GROUP_SPACE = re.compile(r"\s|\\[,;: ]|~")
 _PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")  # a word of two or more letters that is no LaTeX command
 _TEXT_COMMAND = re.compile(r"\\(?:text\w*|mathrm|mbox|operatorname)\s*\{[^{}]*\}")  # `\text{Evelyn}` is an answer
 _FORMAT = re.compile(r"<think>.*</think>\s*<answer>(.*)</answer>", re.S)
-_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+TAGS = ("<think>", "</think>", "<answer>", "</answer>")  # the completion format's tags, in order
 _PLAIN_NUMBER = re.compile(r"-?(\d+)(?:\.(\d+))?")
 
 
@@ -213,7 +202,7 @@ def format_reward(completions, **kwargs) -> list[float]:
     rewards = []
     for completion in completions:
         text = completion_text(completion).strip()
-        shape = _FORMAT.fullmatch(text) if all(text.count(tag) == 1 for tag in _TAGS) else None
+        shape = _FORMAT.fullmatch(text) if all(text.count(tag) == 1 for tag in TAGS) else None
         if shape is None:
             rewards.append(0.0)
         else:
@@ -228,7 +217,7 @@ def accuracy_reward(completions, solution, **kwargs) -> list[float | None]:
 
     With TRL's `log_metric` (GRPOTrainer passes it) each call logs `diagnostics/answer_extracted_fraction`,
     `diagnostics/unparseable_references` (completions whose reference has no answer) and
-    `diagnostics/reward_timeouts` (math-verify jobs stopped at TIMEOUT_S); with `log_extra`, the extracted answers."""
+    `diagnostics/reward_timeouts` (math-verify jobs stopped at math_worker.TIMEOUT_S); with `log_extra`, the extracted answers."""
     predictions = [extract_answer(c) for c in completions]
     references = [reference_text(s) for s in solution]
     if len(predictions) != len(references):
@@ -239,7 +228,7 @@ def accuracy_reward(completions, solution, **kwargs) -> list[float | None]:
     # plain text cannot tell.
     verdicts = {pair: _quick_verdict(*pair) for pair in zip(answers, predictions) if None not in pair}
     comparisons = [("compare", *pair) for pair, verdict in verdicts.items() if verdict is None]
-    outcomes, compare_timeouts = _judge(comparisons)
+    outcomes, compare_timeouts = math_worker.judge(comparisons)
     verdicts.update((job[1:], outcomes[job]) for job in comparisons)
 
     rewards = [None if answer is None else 0.0 if prediction is None else verdicts[answer, prediction]
@@ -295,12 +284,14 @@ def _graded_answers(references: list[str | None]) -> tuple[list[str | None], int
     global _references
     cache = _references  # read one dict, even if another thread swaps in a fresh one meanwhile
     new = {text: reference_answer(text) for text in set(references) - {None} if text not in cache}
-    checks = {text: ("reference", answer, _is_prose(text)) for text, answer in new.items()
+    checks = {text: ("find", answer) if _is_prose(text) else ("parse", answer) for text, answer in new.items()
               if answer is not None and not _PLAIN_NUMBER.fullmatch(answer)}  # plain numerals need no check
-    outcomes, timeouts = _judge(list(checks.values()))
+    outcomes, timeouts = math_worker.judge(list(checks.values()))
     for text in new:
         if text in checks:
-            new[text] = outcomes[checks[text]]
+            outcome = outcomes[checks[text]]
+            new[text] = (_clean_part(outcome) or None if outcome else None) if checks[text][0] == "find" \
+                else new[text] if outcome else None
         if new[text] is None:
             logger.warning("reference has no parseable answer, its samples get reward None: %.200r", text)
     if new:
@@ -308,181 +299,6 @@ def _graded_answers(references: list[str | None]) -> tuple[list[str | None], int
             _references = {}
         _references.update(new)
     return [None if text is None else new[text] if text in new else cache[text] for text in references], timeouts
-
-
-# ---------------------------------------------------------------- the math-verify worker process
-#
-# Jobs are tuples, answered in order, one message each:
-#   ("reference", answer, prose) -> the answer to grade against (see _check_reference), or None
-#   ("compare", reference, prediction) -> 1.0 when they are equal per math-verify, else 0.0
-
-
-def _judge(jobs: list[tuple]) -> tuple[dict[tuple, float | str | None], int]:
-    """The worker's outcome for each job, and how many jobs overran TIMEOUT_S (or killed the worker). An overrun
-    job gets 0.0 (a comparison) or None (a reference: no answer); the worker is replaced and the other jobs go on."""
-    outcomes, overruns = {}, 0
-    todo = list(dict.fromkeys(jobs))
-    with _lock:
-        while todo:
-            answered = _ask_worker(todo)
-            outcomes.update(zip(todo, answered))
-            todo = todo[len(answered):]
-            if todo:
-                stuck, todo = todo[0], todo[1:]
-                outcomes[stuck] = 0.0 if stuck[0] == "compare" else None
-                overruns += 1
-                logger.warning("math-verify overran %ss (or crashed) on %.200r: scored %r, worker restarted",
-                               TIMEOUT_S, stuck[-1] if stuck[0] == "compare" else stuck[1], outcomes[stuck])
-                _stop_worker()
-    return outcomes, overruns
-
-
-def _ask_worker(jobs: list[tuple]) -> list:
-    """The running worker's answers to `jobs` in order (starting one if needed), stopping early at the first job
-    that overruns or kills it. An interruption (Ctrl-C) stops the worker, so unread answers never reach a later
-    call."""
-    global _worker
-    if _worker is None or _worker.proc.poll() is not None:
-        _worker = _Worker()
-    try:
-        return _worker.run(jobs)
-    except BaseException:
-        _stop_worker()
-        raise
-
-
-def _stop_worker():
-    global _worker
-    if _worker is not None:
-        _worker.close(kill=True)
-        _worker = None
-
-
-class _Worker:
-    """A fresh interpreter running `_serve`. Not multiprocessing's spawn/forkserver: those re-import the caller's
-    `__main__` (torch, trl) in the child; this one imports only this file and math-verify."""
-
-    def __init__(self):
-        here = Path(__file__).resolve()
-        self.conn, theirs = Pipe()
-        boot = "import sys; sys.path.insert(0, sys.argv[1]); __import__(sys.argv[2])._serve(int(sys.argv[3]))"
-        self.proc = subprocess.Popen([sys.executable, "-c", boot, str(here.parent), here.stem, str(theirs.fileno())],
-                                     pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
-        theirs.close()
-        self.ready = False
-
-    def run(self, jobs: list[tuple]) -> list:
-        """Answers to `jobs` in order, stopping early at the first one that takes over TIMEOUT_S or kills the worker."""
-        self._wait_until_ready()
-        try:
-            self.conn.send(jobs)
-        except OSError:  # it died since we last looked: the caller restarts it
-            return []
-        answers = []
-        for _ in jobs:
-            answer = self._recv() if self.conn.poll(TIMEOUT_S) else _DIED
-            if answer is _DIED:
-                break
-            answers.append(answer)
-        return answers
-
-    def _wait_until_ready(self):
-        if not self.ready:
-            if not self.conn.poll(STARTUP_TIMEOUT_S) or self._recv() != "ready":
-                self.close(kill=True)
-                raise RuntimeError("the reward worker (math-verify) failed to start; see its error output above")
-            self.ready = True
-
-    def _recv(self):
-        try:
-            return self.conn.recv()
-        except (EOFError, OSError):
-            return _DIED
-
-    def close(self, kill=False):
-        self.conn.close()  # the worker exits on end-of-file
-        if kill:
-            self.proc.kill()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-_DIED = object()
-_worker: _Worker | None = None  # started on first use: importing this module starts no process
-_lock = threading.Lock()  # one conversation with the worker at a time, whichever threads call the rewards
-
-
-def _forget_parent_worker():
-    global _worker, _lock
-    _worker, _lock = None, threading.Lock()  # a forked child starts its own; the parent's pipe stays the parent's
-
-
-def _shutdown():
-    if _worker is not None:
-        _worker.close()
-
-
-os.register_at_fork(after_in_child=_forget_parent_worker)
-atexit.register(_shutdown)
-
-
-def _serve(fd: int):
-    """Worker main loop: answer every job in order, one message each; exit when the parent's pipe closes."""
-    import resource
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent; we follow it out via end-of-file
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = WORKER_MEMORY_BYTES if hard == resource.RLIM_INFINITY else min(WORKER_MEMORY_BYTES, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # its timeout warnings would echo model output
-    warnings.simplefilter("ignore")  # so would sympy's
-    import math_verify  # noqa: F401  (pay the sympy import before saying ready)
-
-    conn = Connection(fd)
-    conn.send("ready")
-    try:
-        while True:
-            for job in conn.recv():
-                conn.send(_check_reference(*job[1:]) if job[0] == "reference" else _compare(*job[1:]))
-    except (EOFError, OSError):  # the parent closed the pipe, or is gone
-        return
-
-
-def _check_reference(answer: str, prose: bool) -> str | None:
-    """The answer to grade against, or None when math-verify reads none in it. Prose (a bare reference with words,
-    such as `The answer is 42.`) is read the way math-verify reads free text, as TRL's accuracy_reward reads every
-    reference: that finds 42 there, and nothing in `Answer is forty two.` (instead of the product f*o*r*t*y*...)."""
-    try:
-        if not prose:
-            return answer if _parse(answer) else None
-        from math_verify import parse
-
-        found = parse(answer, parsing_timeout=MATH_VERIFY_TIMEOUT_S)
-        return _clean_part(found[1]) or None if found and _parse(found[1]) else None
-    except Exception:  # math-verify catches nearly everything itself; anything left means "no answer"
-        return None
-
-
-def _compare(reference: str, prediction: str) -> float:
-    try:
-        from math_verify import verify
-
-        return float(verify(_parse(reference), _parse(prediction), timeout_seconds=MATH_VERIFY_TIMEOUT_S))
-    except Exception:  # math-verify catches nearly everything itself; anything left is a wrong answer, not a crash
-        return 0.0
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse(answer: str):
-    from math_verify import LatexExtractionConfig, parse
-
-    # Wrapped in \boxed{} so both sides go through math-verify's best-tuned path (handles \frac12, \dfrac, 0.5, units).
-    return parse("\\boxed{" + answer + "}", extraction_config=[LatexExtractionConfig(boxed_match_priority=0)],
-                 parsing_timeout=MATH_VERIFY_TIMEOUT_S)
 
 
 # ---------------------------------------------------------------- resolving --reward_funcs (training, eval, reports)
@@ -664,46 +480,21 @@ def _answer(text: str) -> str:
     return rf"<think>x</think><answer>{text}</answer>"
 
 
-SELF_TESTS = [  # (function, input, expected); accuracy inputs are (completion, solution)
+SELF_TESTS = [  # (function, input, expected): one case per rule; the exhaustive tables live in tests/test_rewards.py
     (extract_boxed, r"\boxed{\frac{1}{2}}", r"\frac{1}{2}"),
-    (extract_boxed, r"\boxed{1} then \boxed{2}", "2"),
-    (extract_boxed, r"so \boxed 5", "5"),
-    (extract_boxed, r"\fbox{x+1}", "x+1"),
-    (extract_boxed, r"\boxed{\{1,2\}}", r"\{1,2\}"),
-    (extract_boxed, r"\boxed{\frac{1}{2}", None),
-    (extract_boxed, "no box", None),
-    (extract_answer, _answer(r"\boxed{1} and \boxed{2} and \boxed{3}"), "1, 2, 3"),
+    (extract_answer, _answer(r"\boxed{1} and \boxed{2}"), "1, 2"),
     (extract_answer, _answer(r"\boxed{1}, no: \boxed{5}"), "5"),
-    (extract_answer, _answer(r"\boxed{42.}"), "42"),
-    (extract_answer, _answer(r"\boxed{1 000}"), "1000"),
     (format_reward, _GOOD, 1.0),
-    (format_reward, "  <think>a</think>\n<answer>5</answer>\n", 0.5),
+    (format_reward, "<think>a</think><answer>5</answer>", 0.5),
     (format_reward, r"<answer>\boxed{5}</answer><think>a</think>", 0.0),
-    (format_reward, r"<think>a</think><think>b</think><answer>\boxed{5}</answer>", 0.0),
-    (format_reward, r"<think>a</think><answer>\boxed{5}", 0.0),
-    (format_reward, r"\boxed{5}", 0.0),
-    (accuracy_reward, (_GOOD, "5"), 1.0),
     (accuracy_reward, (_GOOD, "6"), 0.0),
     (accuracy_reward, (r"<think>\boxed{5}</think><answer>five</answer>", "5"), 0.0),
-    (accuracy_reward, (r"<think>it is \boxed{5}", "5"), 0.0),
     (accuracy_reward, (r"</think> so \boxed{5}", "Natalia sold 2+3=5 #### 5"), 1.0),
-    (accuracy_reward, (r"\boxed{27}", "27.0"), 1.0),
     (accuracy_reward, (r"\boxed{27}", 27.0), 1.0),
     (accuracy_reward, (r"\boxed{0.5}", r"so $x=\boxed{\dfrac{1}{2}}$."), 1.0),
-    (accuracy_reward, (r"\boxed{\frac12}", "0.5"), 1.0),
-    (accuracy_reward, (r"\boxed{\{2, 1\}}", r"\{1,2\}"), 1.0),
-    (accuracy_reward, (r"\boxed{[1,2]}", "[1,2)"), 0.0),
-    (accuracy_reward, (r"\boxed{18 \text{ apples}}", "18"), 1.0),
-    (accuracy_reward, (_answer(r"\boxed{1} and \boxed{2} and \boxed{3}"), r"\{1,2,3\}"), 1.0),
-    (accuracy_reward, (_answer(r"\boxed{-2,1}"), r"So \(\boxed{1}\) and \(\boxed{-2}\)."), 1.0),
     (accuracy_reward, (_answer(r"\boxed{-2}"), r"So \(\boxed{1}\) and \(\boxed{-2}\)."), 0.0),  # partial answer
     (accuracy_reward, (_answer(r"\boxed{5} \boxed{6}"), "6"), 0.0),  # hedging
-    (accuracy_reward, (_answer(r"\boxed{42.}"), "42"), 1.0),
-    (accuracy_reward, (_answer(r"\boxed{1 000}"), "1000"), 1.0),
     (accuracy_reward, (_answer(r"\boxed{42}"), "Answer is forty two."), None),
-    (accuracy_reward, (_answer(r"\boxed{5}"), None), None),
-    (accuracy_reward, (_answer(r"\boxed{None}"), "  "), None),
-    (accuracy_reward, (r"\boxed{5}", r"\boxed{"), None),
     (accuracy_reward, (r"\boxed{9^{9^{9^{9}}}}", r"\boxed{2003^{2002^{2001}}}"), 0.0),
 ]
 

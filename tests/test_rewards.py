@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import math_worker
 import reward
 from reward import (
     DEFAULT_REWARDS,
@@ -342,7 +343,7 @@ def test_diagnostics_are_logged_through_log_metric():
 
 def test_timeouts_are_counted_in_the_diagnostics(monkeypatch):
     accuracy_reward([boxed("0.5")], solution=[r"\frac{1}{2}"])  # a started, warm worker
-    monkeypatch.setattr(reward, "TIMEOUT_S", 0.5)  # below math-verify's own 1 s alarm: the hard deadline fires
+    monkeypatch.setattr(math_worker, "TIMEOUT_S", 0.5)  # below math-verify's own 1 s alarm: the hard deadline fires
     metrics = {}
     scores = accuracy_reward([PATHOLOGICAL[0], boxed("0.75")], solution=[PATHOLOGICAL[1], r"\frac34"],
                              log_metric=metrics.__setitem__)
@@ -603,8 +604,8 @@ def test_pathological_power_tower_is_bounded_off_the_main_thread():
 
 def test_an_overrun_kills_the_worker_and_the_rest_of_the_batch_is_still_judged(monkeypatch, caplog):
     accuracy_reward([boxed("0.5")], solution=[r"\frac{1}{2}"])  # a started, warm worker
-    before = reward._worker.proc.pid
-    monkeypatch.setattr(reward, "TIMEOUT_S", 0.5)  # below math-verify's own 1 s alarm: the hard deadline fires
+    before = math_worker._worker.proc.pid
+    monkeypatch.setattr(math_worker, "TIMEOUT_S", 0.5)  # below math-verify's own 1 s alarm: the hard deadline fires
     completions = [PATHOLOGICAL[0], boxed(r"\frac{3}{4}"), boxed("0.25"), boxed(r"\{2,1\}")]
     solutions = [PATHOLOGICAL[1], "0.75", r"\frac{1}{5}", r"\{1,2\}"]
     with caplog.at_level(logging.WARNING, logger="reward"):
@@ -615,7 +616,7 @@ def test_an_overrun_kills_the_worker_and_the_rest_of_the_batch_is_still_judged(m
     assert scores == [0.0, 1.0, 0.0, 1.0]
     assert elapsed < 2 * GENEROUS_S
     assert any("overran" in r.getMessage() for r in caplog.records)
-    assert reward._worker.proc.pid != before
+    assert math_worker._worker.proc.pid != before
     assert accuracy_reward([boxed("7")], solution=["7.0"]) == [1.0]
 
 
@@ -695,19 +696,19 @@ def process_gone(pid: int, within_s: float = GENEROUS_S) -> bool:
 
 def test_import_starts_no_process_and_exit_stops_the_worker():
     proc = run_python(
-        "import reward\n"
-        "assert reward._worker is None\n"
+        "import math_worker, reward\n"
+        "assert math_worker._worker is None\n"
         "assert reward.accuracy_reward([r'\\boxed{0.5}'], solution=[r'\\frac12']) == [1.0]\n"
-        "print(reward._worker.proc.pid)\n")
+        "print(math_worker._worker.proc.pid)\n")
     assert proc.returncode == 0, proc.stderr
     assert process_gone(int(proc.stdout.split()[-1]))
 
 
 def test_worker_exits_when_its_parent_is_killed():
     proc = run_python(
-        "import os, signal, reward\n"
+        "import os, signal, math_worker, reward\n"
         "reward.accuracy_reward([r'\\boxed{0.5}'], solution=[r'\\frac12'])\n"
-        "print(reward._worker.proc.pid, flush=True)\n"
+        "print(math_worker._worker.proc.pid, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n")
     assert proc.returncode == -signal.SIGKILL
     assert process_gone(int(proc.stdout.split()[-1]))
@@ -740,18 +741,18 @@ def test_debug_cli_needs_both_arguments():
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_starts_its_own_worker():
     accuracy_reward([boxed("1")], solution=[r"\frac{2}{2}"])
-    parent_worker = reward._worker.proc.pid
+    parent_worker = math_worker._worker.proc.pid
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: must not talk over the parent's pipe
         try:
-            ok = (reward._worker is None and accuracy_reward([boxed("0.5")], solution=[r"\frac12"]) == [1.0]
-                  and reward._worker.proc.pid != parent_worker)
+            ok = (math_worker._worker is None and accuracy_reward([boxed("0.5")], solution=[r"\frac12"]) == [1.0]
+                  and math_worker._worker.proc.pid != parent_worker)
             os.write(write, b"1" if ok else b"0")
         finally:
             os._exit(0)
     os.close(write)
     assert os.read(read, 1) == b"1"
     os.waitpid(pid, 0)
-    assert reward._worker.proc.pid == parent_worker
+    assert math_worker._worker.proc.pid == parent_worker
     assert accuracy_reward([boxed("0.5")], solution=[r"\frac12"]) == [1.0]
