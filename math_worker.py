@@ -2,9 +2,12 @@ r"""Runs math-verify (sympy) on untrusted answers in a separate, restartable pro
 
 One public function, `judge(jobs) -> (outcomes, overruns)`; reward.py decides what to ask. A job is a tuple:
 
-    ("parse", answer)               -> True when math-verify reads a value in `\boxed{answer}`
-    ("find", text)                  -> the answer math-verify finds in free text (and can read), else None
-    ("compare", reference, prediction) -> 1.0 when math-verify calls them equal, else 0.0
+    ("parse", answer)                        -> True when math-verify reads a value in `\boxed{answer}`
+    ("compare", reference, prediction, rel) -> 1.0 when equal, else 0.0: two real numbers exactly when both are
+                                               integers or fractions, else within `rel` of the larger one (so
+                                               `\boxed{0}` is not 5e-7); anything else as math-verify's `verify` says
+
+A job whose own code (not math-verify's) raises gets a RuleError (the error's text) instead, for the caller to count.
 
 Model output is untrusted input: math-verify only ever sees it here, in a long-lived worker process that the caller
 waits on with a deadline, so a pathological answer such as \boxed{9^{9^{9^{9}}}} costs at most TIMEOUT_S seconds, from
@@ -33,8 +36,12 @@ MATH_VERIFY_TIMEOUT_S = 1  # math-verify's own (signal) timeouts in the worker: 
 STARTUP_TIMEOUT_S = 60.0  # importing sympy on a busy machine can take a while; only a broken install exceeds this
 WORKER_MEMORY_BYTES = 4 << 30  # a runaway answer gets MemoryError in the worker, not the machine's OOM killer
 
-# What an overrun job (or one that killed the worker) counts as: not equal, no value read, nothing found.
-OVERRUN = {"compare": 0.0, "parse": False, "find": None}
+# What an overrun job (or one that killed the worker) counts as: not equal, no value read.
+OVERRUN = {"compare": 0.0, "parse": False}
+
+
+class RuleError(str):
+    """The outcome of a job whose own code raised: the error as text."""
 
 
 def judge(jobs: list[tuple]) -> tuple[dict[tuple, object], int]:
@@ -52,7 +59,7 @@ def judge(jobs: list[tuple]) -> tuple[dict[tuple, object], int]:
                 outcomes[stuck] = OVERRUN[stuck[0]]
                 overruns += 1
                 logger.warning("math-verify overran %ss (or crashed) on %.200r: scored %r, worker restarted",
-                               TIMEOUT_S, stuck[-1], outcomes[stuck])
+                               TIMEOUT_S, stuck[2] if stuck[0] == "compare" else stuck[1], outcomes[stuck])
                 _stop_worker()
     return outcomes, overruns
 
@@ -183,25 +190,61 @@ def _reads(answer: str) -> bool:
         return False
 
 
-def _find(text: str) -> str | None:
-    """What math-verify finds in free text, as TRL's accuracy_reward reads every reference: 42 in `The answer is
-    42.`, nothing in `Answer is forty two.` (instead of the product f*o*r*t*y*...)."""
+def _compare(reference: str, prediction: str, relative_tolerance: float) -> float | RuleError:
     try:
-        from math_verify import parse
-
-        found = parse(text, parsing_timeout=MATH_VERIFY_TIMEOUT_S)
-        return found[1] if found and _parse(found[1]) else None
-    except Exception:
-        return None
-
-
-def _compare(reference: str, prediction: str) -> float:
+        gold, answer = _parse(reference), _parse(prediction)
+    except Exception:  # math-verify catches nearly everything itself; anything left is a wrong answer, not a crash
+        return 0.0
+    try:
+        numeric = _numeric_verdict(gold, answer, reference + prediction, relative_tolerance)
+    except TimeoutError:
+        numeric = None
+    except Exception as err:
+        return RuleError(f"{type(err).__name__}: {err}")
+    if numeric is not None:
+        return numeric
     try:
         from math_verify import verify
 
-        return float(verify(_parse(reference), _parse(prediction), timeout_seconds=MATH_VERIFY_TIMEOUT_S))
-    except Exception:  # math-verify catches nearly everything itself; anything left is a wrong answer, not a crash
+        return float(verify(gold, answer, timeout_seconds=MATH_VERIFY_TIMEOUT_S))
+    except Exception:
         return 0.0
+
+
+def _numeric_verdict(gold: list, answer: list, texts: str, relative_tolerance: float) -> float | None:
+    """1.0 or 0.0 when both sides are one real number; None otherwise, and for percentages (math-verify's own rule
+    reads 28 and 28% as one answer)."""
+    import signal
+
+    import sympy
+
+    if not (gold and answer) or "%" in texts or "percent" in texts:
+        return None
+    a, b = gold[0], answer[0]
+    if not all(isinstance(x, sympy.Expr) and x.is_number and _small(x) for x in (a, b)):
+        return None
+    if a.is_Rational and b.is_Rational:
+        return float(a == b)
+    signal.signal(signal.SIGALRM, _raise_timeout)  # the worker is single-threaded: its own alarm bounds evalf
+    signal.setitimer(signal.ITIMER_REAL, MATH_VERIFY_TIMEOUT_S)
+    try:
+        x, y = (sympy.N(v, 30) for v in (a, b))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    if not (x.is_real and y.is_real and x.is_finite and y.is_finite):
+        return None
+    return float(bool(abs(x - y) <= relative_tolerance * max(abs(x), abs(y))))
+
+
+def _small(expr) -> bool:
+    """No power with a large or non-numeral exponent (`9^{9^{9}}`): those are left to math-verify's own timeouts."""
+    import sympy
+
+    return all(p.exp.is_Rational and abs(p.exp) <= 64 for p in expr.atoms(sympy.Pow))
+
+
+def _raise_timeout(signum, frame):
+    raise TimeoutError
 
 
 @functools.lru_cache(maxsize=4096)
@@ -213,4 +256,4 @@ def _parse(answer: str):
                  parsing_timeout=MATH_VERIFY_TIMEOUT_S)
 
 
-_ANSWER = {"parse": _reads, "find": _find, "compare": _compare}
+_ANSWER = {"parse": _reads, "compare": _compare}

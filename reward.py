@@ -39,23 +39,55 @@ from errors import UsageError, first_line
 logger = logging.getLogger("reward")  # the same name when run as a script
 
 MAX_ANSWER_CHARS = 1000  # a longer prediction scores 0.0 unparsed (unless identical to the reference)
+RELATIVE_TOLERANCE = 1e-6  # two numbers that are not both integers (or fractions) are equal within this relative gap
 
 _BOX = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 _BRACE_OR_ESCAPE = re.compile(r"\\.|[{}]", re.S)  # `\{`, `\}` and `\\` never open or close a group
 _SPACED_ARGUMENT = re.compile(r"\s+([^\s$]+)")  # `\boxed 5`: the argument runs to whitespace or `$`
-# What may stand between two boxes of one answer: spacing, punctuation, math delimiters and "and"/"or" (also inside
-# \text{}). "or" joins too, so that hedging (`\boxed{5} or \boxed{6}`) is read as the set it is, never as 6.
-_GROUP_GAP = re.compile(r"""(?:\s | [,;.:!?~$] | \\[()\[\],;:!\ ] | \\\\ | \\q?quad(?![A-Za-z])
-                            | (?<![A-Za-z])(?i:and|or)(?![A-Za-z])
-                            | \\(?:text|textrm|mathrm|mbox)\s*\{\s*(?i:and|or)\s*\})*""", re.X)
+# Characters that show nothing: zero-width spaces and joiners, soft hyphens, direction marks, byte-order marks.
+_INVISIBLE = re.compile(r"[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
+# What typesets as (at most) blank space: whitespace, LaTeX spacing and style commands, empty groups, phantoms.
+_SPACING = r"""(?: \s | ~ | \\[,;:!>\ ] | \\\\ | \{\s*\} | \\(?:text\w*|mathrm|mbox)\s*\{\s*\}
+    | \\[hv]space\*?\s*\{[^{}]*\} | \\[hv]?phantom\s*\{[^{}]*\}
+    | \\(?:q?quad|en(?:space|skip)|(?:neg)?(?:thin|med|thick)space|newline|linebreak|allowbreak|par|noindent
+          |h?fill?|(?:small|med|big)skip|(?:display|text|script|scriptscript)style)(?![A-Za-z]) )"""
+_BLANK = re.compile(rf"{_SPACING}*", re.X)
+# Words that offer another candidate rather than retract one: between two boxes they join them into one answer.
+_HEDGE = r"(?i:and|or|maybe|perhaps|possibly|probably|either|alternatively|otherwise|else|also)"
+# What may stand between two boxes of one answer: spacing, punctuation, math delimiters, LaTeX comments, stray think
+# tags and hedge words (also inside \text{}). Any other word ends the group (`\boxed{1}, no: \boxed{5}` reads 5), so
+# a self-correction is read as its last box, and a hedge (`\boxed{5} or maybe \boxed{6}`) as the set it is, never as 6.
+_GROUP_GAP = re.compile(rf"""(?: {_SPACING} | [,;.:!?$()\[\]/|&*-] | \\[()\[\]] | (?<!\\)%[^\n]* | </?think>
+    | (?<![A-Za-z]){_HEDGE}(?![A-Za-z]) | \\(?:text\w*|mathrm|mbox)\s*\{{(?:\s|[,;.:!?]|{_HEDGE})*\}} )*""", re.X)
+# Inside one answer, a logical or/and (`5 \lor 6`, `x=2 \text{ or } x=3`, `3 and 8`) separates parts of one set.
+_CONNECTIVE = re.compile(r"""\s*(?: \\(?:lor|vee|land|wedge)(?![A-Za-z]) | \\(?:text\w*|mathrm|mbox)\s*\{\s*(?i:or|and)\s*\}
+                             | (?<![A-Za-z\\])(?i:or|and)(?![A-Za-z]) )\s*""", re.X)
 # Digits grouped in threes by a space or a LaTeX thin space (`1 000`, `1\,000`): math-verify would read a product.
 _DIGIT_GROUPS = re.compile(r"(?<!\d)\d{1,3}(?:(?:\s|\\[,;: ]|~)\d{3})+(?!\d)")
 _GROUP_SPACE = re.compile(r"\s|\\[,;: ]|~")
-_PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")  # a word of two or more letters that is no LaTeX command
-_TEXT_COMMAND = re.compile(r"\\(?:text\w*|mathrm|mbox|operatorname)\s*\{[^{}]*\}")  # `\text{Evelyn}` is an answer
-_FORMAT = re.compile(r"<think>.*</think>\s*<answer>(.*)</answer>", re.S)
-TAGS = ("<think>", "</think>", "<answer>", "</answer>")  # the completion format's tags, in order
+_SCIENTIFIC = re.compile(r"-?\d+(?:\.\d+)?[eE][-+]?\d{1,3}")  # `5e-7` is a number, not 5e - 7
 _PLAIN_NUMBER = re.compile(r"-?(\d+)(?:\.(\d+))?")
+# Decoration and synonyms that typeset the same answer: removed or spelled one way before anything reads it.
+_SYNONYMS = [(re.compile(p), r) for p, r in [
+    (r"\\le(?![A-Za-z])", r"\\leq"), (r"\\ge(?![A-Za-z])", r"\\geq"), (r"\\ne(?![A-Za-z])", r"\\neq"),
+    (r"\\lbrace(?![A-Za-z])", r"\\{"), (r"\\rbrace(?![A-Za-z])", r"\\}"), (r"\\[lr]?vert(?![A-Za-z])", "|"),
+    (r"\\[dtc]frac(?![A-Za-z])", r"\\frac"), (r"\\(?:display|text|script|scriptscript)style(?![A-Za-z])", " "),
+    (r"\\color\s*\{[^{}]*\}", " "), (r"(?<!\\)\$|\\[()\[\]]", " "),  # math delimiters inside an answer
+]]
+_DECORATION = re.compile(r"\\(?:(?:textcolor|colorbox)\s*\{[^{}]*\}|mathbf|boldsymbol|bm|pmb|mathbfit|underline"
+                         r"|cancelto\s*\{[^{}]*\}|overbrace|underbrace)\s*\{")  # the command goes, its argument stays
+_CASES = re.compile(r"\\begin\{cases\}(.*?)\\end\{cases\}", re.S)  # a system's solution: its rows are its parts
+# A label before an answer (`x = 3`, `PQ=3`, `f(t)=`, `\frac{PM}{MQ}=`, `x \in`): names, not values.
+_SYMBOL = r"(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?'*"
+_LABEL = re.compile(rf"\s*(?:(?:\\angle\s*)?(?:{_SYMBOL}\s*)+(?:\([^()=]*\))?|\\frac\{{[A-Za-z\s]+\}}\{{[A-Za-z\s]+\}})"
+                    r"\s*(?:=|\\in(?![A-Za-z]))\s*(?=\S)")
+# Text in an answer (units, names, environment names) and LaTeX command names: not variables, not prose words.
+_TEXT_GROUP = re.compile(r"\\(?:text\w*|mathrm|mbox|operatorname\*?|begin|end)\s*\{[^{}]*\}")
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+_MATH_SEGMENT = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]", re.S)
+_FORMAT = re.compile(r"<think>.*</think>\s*<answer>(.*)</answer>", re.S)
+_THINKING = re.compile(r"<think>.*?</think>", re.S)
+TAGS = ("<think>", "</think>", "<answer>", "</answer>")  # the completion format's tags, in order
 
 
 # ---------------------------------------------------------------- text rules (pure, no math-verify)
@@ -84,14 +116,20 @@ def _read_box(text: str, box: re.Match, stop: int | None = None) -> tuple[str, i
     if brace >= stop or text[brace] != "{":
         token = _SPACED_ARGUMENT.match(text, box.end(), stop)
         return (token.group(1), token.end()) if token else None
+    closing = _closing_brace(text, brace, stop)
+    return None if closing is None else (text[brace + 1:closing], closing + 1)
+
+
+def _closing_brace(text: str, brace: int, stop: int | None = None) -> int | None:
+    """The index of the `}` closing the `{` at `brace`; None when it does not close before `stop`."""
     depth = 1
-    for m in _BRACE_OR_ESCAPE.finditer(text, brace + 1, stop):
+    for m in _BRACE_OR_ESCAPE.finditer(text, brace + 1, len(text) if stop is None else stop):
         if m.group() == "{":
             depth += 1
         elif m.group() == "}":
             depth -= 1
             if depth == 0:
-                return text[brace + 1:m.start()], m.end()
+                return m.start()
     return None
 
 
@@ -107,9 +145,11 @@ def extract_boxed(text: str) -> str | None:
 
 def final_boxes(text: str) -> list[str] | None:
     r"""Contents of the final group of boxes in `text`: the last box, together with the boxes just before it that
-    are separated from it only by spacing, punctuation, math delimiters (`$`, `\(`, `\]`, `\quad`, ...) or the words
-    "and"/"or" (also as `\text{and}`). Any other word ends the group, so `\boxed{1}, no: \boxed{5}` reads 5 alone.
+    are separated from it only by spacing (whitespace, `\,`, `\quad`, `\hspace{}`, invisible characters, ...),
+    punctuation, math delimiters, LaTeX comments, stray think tags or hedge words ("and", "or", "maybe", also in
+    `\text{}`). Any other word ends the group, so `\boxed{1}, no: \boxed{5}` reads 5 alone.
     None when there is no box or the last one never closes."""
+    text = _INVISIBLE.sub("", text)
     boxes = list(_BOX.finditer(text))
     last = _read_box(text, boxes[-1]) if boxes else None
     if last is None:
@@ -124,37 +164,93 @@ def final_boxes(text: str) -> list[str] | None:
     return group[::-1]
 
 
+def _undecorated(latex: str) -> str:
+    r"""`latex` without what only decorates it (colour, bold, `\displaystyle`, invisible characters, math
+    delimiters), with synonyms spelled one way (`\le` -> `\leq`, `\dfrac` -> `\frac`)."""
+    latex = _INVISIBLE.sub("", latex)
+    while (m := _DECORATION.search(latex)) and (end := _closing_brace(latex, m.end() - 1)) is not None:
+        latex = latex[:m.start()] + " " + latex[m.end():end] + " " + latex[end + 1:]
+    for pattern, replacement in _SYNONYMS:
+        latex = pattern.sub(replacement, latex)
+    return _CASES.sub(lambda m: ", ".join(row.replace("&", " ") for row in m.group(1).split(r"\\")), latex)
+
+
+def _top_level_split(text: str) -> list[str]:
+    """`text` cut at the commas outside any brackets (`(1, 2), 3` -> `(1, 2)`, ` 3`)."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return parts + [text[start:]]
+
+
+def _unlabelled(part: str) -> str:
+    r"""A part without its labels: `x = 3` -> `3`, `PQ=3, RS=9` -> `3, 9`, `f(t) = 3t` -> `3t`; unchanged when no
+    piece is labelled (so `1,000` and `(1, 2)` stay as written)."""
+    pieces = _top_level_split(part)
+    stripped = [_LABEL.sub("", p, count=1) if _LABEL.match(p) else p for p in pieces]
+    return part if stripped == pieces else ", ".join(p.strip() for p in stripped)
+
+
 def _clean_part(part: str) -> str:
-    r"""One answer as math-verify should read it: no sentence full stop at the end (`42.`), digits grouped by a
-    space joined (`1 000` -> `1000`)."""
-    part = part.strip()
+    r"""One answer as math-verify should read it: no label, no sentence full stop at the end (`42.`), digits grouped
+    by a space joined (`1 000` -> `1000`), scientific notation positional (`5e-7` -> `0.0000005`)."""
+    part = _unlabelled(part.strip()).strip()
     if part.endswith(".") and not part.endswith(".."):
         part = part[:-1].rstrip()
-    return _DIGIT_GROUPS.sub(lambda m: _GROUP_SPACE.sub("", m.group()), part)
+    part = _DIGIT_GROUPS.sub(lambda m: _GROUP_SPACE.sub("", m.group()), part)
+    return format(Decimal(part), "f") if _SCIENTIFIC.fullmatch(part) else part
 
 
-def _joined(parts: list[str] | None) -> str | None:
-    """Parts of one answer as one string; several parts read as a set (`1, -2` is {1, -2}), as math-verify reads
-    `\\boxed{1, -2}`. Joined with ", " (a space) so that parts never fuse into a number such as 1,500."""
-    parts = [p for p in map(_clean_part, parts or []) if p]
+def _parts(latex: str) -> list[str]:
+    r"""The parts one box (or one bare answer) holds: decoration removed, a system's rows and or/and-joined pieces
+    apart (`x = 2 \text{ or } x = 3` -> `2`, `3`), labels dropped; a part holding only spacing is no part."""
+    parts = (_clean_part(p) for p in _CONNECTIVE.split(_undecorated(latex)))
+    return [p for p in parts if p and not _BLANK.fullmatch(p)]
+
+
+def _answer_of(contents: list[str] | None) -> str | None:
+    r"""The parts of `contents` (boxes, or bare answers) as one answer string, each distinct part once; several read
+    as a set (`1, -2` is {1, -2}), as math-verify reads `\boxed{1, -2}`. Joined with ", " (a space) so that parts
+    never fuse into a number such as 1,500. None when there is no part."""
+    parts = list(dict.fromkeys(p for content in contents or [] for p in _parts(content)))
     return ", ".join(parts) if parts else None
 
 
+def _answer_region(text: str) -> str:
+    """Where a completion's answer is: its last `<answer>` block (one opened outside thinking), else what follows
+    the first `</think>`, else everything; text inside `<think>...</think>` or after an unclosed `<think>` never
+    counts, and a stray `</think>` separates nothing."""
+    before, opened, block = text.rpartition("<answer>")
+    if opened and before.rfind("</think>") >= before.rfind("<think>"):
+        region = block.split("</answer>", 1)[0]
+    else:
+        region = text.partition("</think>")[2] if "</think>" in text else text
+    return _THINKING.sub(" ", region).split("<think>", 1)[0].replace("</think>", " ")
+
+
 def extract_answer(completion) -> str | None:
-    r"""The prediction `accuracy_reward` judges: the final group of boxes (`final_boxes`) in the `<answer>` block,
-    else after the last `</think>`, else anywhere; text inside `<think>...</think>` or after an unclosed `<think>`
-    never counts. Several boxes come back joined as `1, 2, 3`."""
-    text = completion_text(completion)
-    _, closed, after_thinking = text.rpartition("</think>")
-    text = (after_thinking if closed else text).split("<think>", 1)[0]
-    if "<answer>" in text:
-        text = text.rpartition("<answer>")[2].split("</answer>", 1)[0]
-    return _joined(final_boxes(text))
+    r"""The prediction `accuracy_reward` judges: the final group of boxes (`final_boxes`) in the answer region
+    (`_answer_region`), read as parts (`_parts`: labels, or/and, decoration). Several parts come back joined as
+    `1, 2, 3`; None when there is no non-empty box."""
+    return _answer_of(final_boxes(_answer_region(completion_text(completion))))
 
 
 def reference_text(solution) -> str | None:
-    """A solution cell as text; None for a cell with no reference (None, NaN, empty or blank text, other types).
-    Numbers stored as numbers are answers: 18 -> "18", 27.0 -> "27.0", 1e-07 -> "0.0000001"."""
+    """A data set cell as reference text (the one place a cell becomes text, for data_utils and the rewards); None
+    for a cell with no reference (None, NaN, empty or blank text, an empty list, other types). Numbers stored as
+    numbers are answers: 18 -> "18", 27.0 -> "27.0", 1e-07 -> "0.0000001"; a list of answers (OlympiadBench's
+    `final_answer`) is its parts: ["$3$", "$8$"] -> "$3$, $8$"."""
+    if hasattr(solution, "tolist") and not isinstance(solution, (str, bytes)):  # numpy scalars and arrays
+        solution = solution.tolist()
+    if isinstance(solution, (list, tuple)):
+        parts = [reference_text(p) for p in solution]
+        return ", ".join(p.strip() for p in parts if p) or None
     if isinstance(solution, bytes):
         solution = solution.decode("utf-8", "replace")
     if isinstance(solution, str):
@@ -172,24 +268,86 @@ def reference_text(solution) -> str | None:
 
 
 def reference_answer(solution) -> str | None:
-    r"""The answer a reference states, by text alone: its final group of boxes (`final_boxes`; worked solutions),
-    else the text after GSM8K's `####`, else the whole reference (a bare answer such as `27.0` or `\frac{1}{2}`);
-    None when there is none. `reference_answers` gives what is graded: math-verify must also read it, and finds
-    the answer in a bare reference with words (`The answer is 42.` -> 42)."""
+    r"""The answer a reference states, read by its shape (README "Rewards" has the table), by text alone:
+    a box: the final group of boxes (`final_boxes`, worked solutions); `####`: the text after the last one (GSM8K);
+    prose (a word of three letters or more outside math): its last run of math joined by "and"/"or"/commas
+    (`The roots are -1 and 5.` -> `-1, 5`); else bare LaTeX, `$...$` included, read whole. Each part loses its
+    label and decoration (`_parts`). None when there is none; `reference_answers` also needs math-verify to read it."""
     text = reference_text(solution)
     if text is None:
         return None
+    text = _INVISIBLE.sub("", text)
     if _BOX.search(text):
-        return _joined(final_boxes(text))
-    return _joined([text.rpartition("####")[2]])
+        return _answer_of(final_boxes(text))
+    if "####" in text:
+        return _answer_of([text.rpartition("####")[2]])
+    if _is_prose(text):
+        return _answer_of(_prose_answer(text))
+    return _answer_of([text])
+
+
+def _masked(text: str) -> str:
+    """`text` with math segments, text groups and command names blanked out (same length, so positions hold)."""
+    for pattern in (_MATH_SEGMENT, _TEXT_GROUP, _COMMAND):
+        text = pattern.sub(lambda m: "\0" * len(m.group()), text)
+    return text
 
 
 def _is_prose(text: str) -> bool:
-    r"""A bare reference (no box, no `####`) with a word in it outside LaTeX commands and `\text{}`, such as
-    `The answer is 42.` or `Answer is forty two.`: math-verify must find the answer in it as in free text."""
-    if _BOX.search(text) or "####" in text:
-        return False
-    return bool(_PROSE_WORD.search(_TEXT_COMMAND.sub("", text)))
+    r"""A bare reference with a word in it: a run of three letters or more outside math segments, LaTeX commands
+    and text groups (`The answer is 42.`). Shorter runs are products of variables (`mn`, `4ab`, `PQ=3`)."""
+    return bool(re.search(r"[A-Za-z]{3,}", _masked(text)))
+
+
+def _prose_answer(text: str) -> list[str]:
+    """The answer in prose: the last run of math (a stretch between words that holds a digit, letter or command)
+    together with the runs before it that only "and"/"or" separate (`3 and 8`, `a = 4 and b = -1`). In prose every
+    run of two letters or more is a word (`is`, `cm`); `$...$` segments are math whatever they hold."""
+    words = list(re.finditer(r"[A-Za-z]{2,}", _masked(text)))
+    gaps = [text[a.end() if a else 0:b.start() if b else len(text)] for a, b in zip([None, *words], [*words, None])]
+    runs = [g.strip().strip(",.;:!?'\"").strip() for g in gaps]
+    found = []
+    for i in reversed(range(len(runs))):
+        if runs[i]:
+            found.append(runs[i])
+            if i == 0 or words[i - 1].group().lower() not in ("and", "or"):
+                break
+        elif found:
+            break
+    return found[::-1]
+
+
+def _variables(answer: str, with_text: bool = False) -> frozenset[str]:
+    r"""The variables an answer names: letters outside LaTeX commands in runs of at most two (a run of three or more
+    is a word: `apples`, `percent`). Letters in text groups (`\text{ cm}`, `\mathrm{m}`) count only `with_text`."""
+    if with_text:
+        answer = _TEXT_GROUP.sub(lambda m: " " + m.group().partition("{")[2][:-1] + " ", answer)
+    bare = _COMMAND.sub(" ", _TEXT_GROUP.sub(" ", answer))
+    return frozenset(c for run in re.findall(r"[A-Za-z]+", bare) if len(run) < 3 for c in run)
+
+
+def _same_variables(reference: str, prediction: str) -> bool:
+    r"""Neither side drops or adds a variable: every bare letter of one appears in the other (in a text group
+    counts). `\boxed{3}` for `3t` fails (math-verify would read `3t` as 3 with a unit), `3\text{ cm}` for 3 passes."""
+    return (_variables(reference) <= _variables(prediction, with_text=True)
+            and _variables(prediction) <= _variables(reference, with_text=True))
+
+
+def _for_math_verify(answer: str) -> str:
+    r"""`answer` as sent to math-verify: one that names variables ends in a thin space, which keeps math-verify from
+    reading a trailing variable as a unit (it reads `4ab` as 4 and `3t` as 3, but `4ab\,` as 4*a*b)."""
+    return answer + r"\," if _variables(answer) else answer
+
+
+def _numbers_agree(reference: str, prediction: str) -> bool | None:
+    """Two plain numerals (`-12`, `0.5`): equal exactly when both are integers, else within RELATIVE_TOLERANCE of
+    the larger; None when either is no plain numeral."""
+    if not (_PLAIN_NUMBER.fullmatch(reference) and _PLAIN_NUMBER.fullmatch(prediction)):
+        return None
+    a, b = Decimal(reference), Decimal(prediction)
+    if a % 1 == 0 and b % 1 == 0:
+        return a == b
+    return abs(a - b) <= Decimal(RELATIVE_TOLERANCE) * max(abs(a), abs(b))
 
 
 # ---------------------------------------------------------------- rewards
@@ -197,8 +355,9 @@ def _is_prose(text: str) -> bool:
 
 def format_reward(completions, **kwargs) -> list[float]:
     r"""1.0 when the completion (surrounding whitespace ignored) is exactly one `<think>...</think>` then one
-    `<answer>...</answer>` whose answer holds a complete, non-empty `\boxed{...}`; 0.5 when that answer has no
-    such box; 0.0 for any other shape (missing, repeated, unclosed or reordered tags, text outside the blocks)."""
+    `<answer>...</answer>` whose answer holds a complete `\boxed{...}` with something in it (a box holding only
+    spacing such as `\,`, `{}`, `\text{}` or a zero-width space is empty); 0.5 when that answer has no such box;
+    0.0 for any other shape (missing, repeated, unclosed or reordered tags, text outside the blocks)."""
     rewards = []
     for completion in completions:
         text = completion_text(completion).strip()
@@ -207,33 +366,40 @@ def format_reward(completions, **kwargs) -> list[float]:
             rewards.append(0.0)
         else:
             boxed = extract_boxed(shape.group(1))
-            rewards.append(1.0 if boxed and boxed.strip() else 0.5)
+            rewards.append(0.5 if boxed is None or _BLANK.fullmatch(_INVISIBLE.sub("", boxed)) else 1.0)
     return rewards
 
 
 def accuracy_reward(completions, solution, **kwargs) -> list[float | None]:
-    r"""1.0 when the prediction (`extract_answer`) is mathematically equal, per math-verify, to the reference's
-    answer (`reference_answers`), else 0.0; None (TRL skips the sample) when the reference has no parseable answer.
+    r"""1.0 when the prediction (`extract_answer`) equals the reference's answer (`reference_answers`), else 0.0;
+    None (TRL skips the sample) when the reference has no gradable answer. Equal means: the same variables
+    (`_same_variables`), then two numbers exactly when both are integers or fractions and else within
+    RELATIVE_TOLERANCE, then anything else as math-verify (sympy) says. Those rules win over math-verify.
 
     With TRL's `log_metric` (GRPOTrainer passes it) each call logs `diagnostics/answer_extracted_fraction`,
-    `diagnostics/unparseable_references` (completions whose reference has no answer) and
-    `diagnostics/reward_timeouts` (math-verify jobs stopped at math_worker.TIMEOUT_S); with `log_extra`, the extracted answers."""
-    predictions = [extract_answer(c) for c in completions]
+    `diagnostics/unparseable_references` (completions whose reference has no answer), `diagnostics/reward_timeouts`
+    (math-verify jobs stopped at math_worker.TIMEOUT_S) and `diagnostics/reward_errors` (our own rules raising:
+    such a sample scores 0.0, or None for its reference; the first is logged with its input); with `log_extra`,
+    the extracted answers."""
+    errors = _Errors()
+    predictions = [errors.guard(extract_answer, c) for c in completions]
     references = [reference_text(s) for s in solution]
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} completions but {len(references)} solutions")
 
-    answers, timeouts = _graded_answers(references)  # cached; new references are checked by math-verify once
+    answers, timeouts = _graded_answers(references, errors)  # cached; new references are read by math-verify once
     # GRPO groups repeat answers: each distinct (answer, prediction) pair is judged once, in the worker only where
     # plain text cannot tell.
-    verdicts = {pair: _quick_verdict(*pair) for pair in zip(answers, predictions) if None not in pair}
-    comparisons = [("compare", *pair) for pair, verdict in verdicts.items() if verdict is None]
-    outcomes, compare_timeouts = math_worker.judge(comparisons)
-    verdicts.update((job[1:], outcomes[job]) for job in comparisons)
+    verdicts = {pair: errors.guard(_quick_verdict, pair) for pair in zip(answers, predictions) if None not in pair}
+    comparisons = {pair: ("compare", *map(_for_math_verify, pair), RELATIVE_TOLERANCE)
+                   for pair, verdict in verdicts.items() if verdict is None}
+    outcomes, compare_timeouts = math_worker.judge(list(comparisons.values()))
+    for pair, job in comparisons.items():
+        verdicts[pair] = errors.count(outcomes[job], pair)
 
-    rewards = [None if answer is None else 0.0 if prediction is None else verdicts[answer, prediction]
+    rewards = [None if answer is None else 0.0 if prediction is None else verdicts[answer, prediction] or 0.0
                for answer, prediction in zip(answers, predictions)]
-    _log_call(kwargs, predictions, rewards, timeouts + compare_timeouts)
+    _log_call(kwargs, predictions, rewards, timeouts + compare_timeouts, errors.seen)
     return rewards
 
 
@@ -241,7 +407,7 @@ REWARD_FUNCS = {"format": format_reward, "accuracy": accuracy_reward}  # ready-m
 DEFAULT_REWARDS = ["format", "accuracy"]
 
 
-def _log_call(kwargs: dict, predictions: list, rewards: list, timeouts: int) -> None:
+def _log_call(kwargs: dict, predictions: list, rewards: list, timeouts: int, errors: int) -> None:
     """What TRL shows about an accuracy_reward call: the extracted answers in its completions table (`log_extra`), and
     the diagnostics as metrics (`log_metric`; TRL averages them over the logging window and over processes)."""
     if callable(kwargs.get("log_extra")):
@@ -251,20 +417,44 @@ def _log_call(kwargs: dict, predictions: list, rewards: list, timeouts: int) -> 
         log_metric("diagnostics/answer_extracted_fraction", sum(p is not None for p in predictions) / len(predictions))
         log_metric("diagnostics/unparseable_references", float(sum(r is None for r in rewards)))
         log_metric("diagnostics/reward_timeouts", float(timeouts))
+        log_metric("diagnostics/reward_errors", float(errors))
+
+
+class _Errors:
+    """Counts our own rules raising during one accuracy_reward call; the process's first is logged with its input.
+    Model output must never stop a run, so the sample scores as if nothing was read."""
+    logged = False
+
+    def __init__(self):
+        self.seen = 0
+
+    def guard(self, rule: Callable, value):
+        try:
+            return rule(*value) if isinstance(value, tuple) else rule(value)
+        except Exception as err:
+            return self.count(math_worker.RuleError(f"{type(err).__name__}: {err}"), value)
+
+    def count(self, outcome, value):
+        """`outcome`, or None (counted, the first logged) when it is a RuleError."""
+        if not isinstance(outcome, math_worker.RuleError):
+            return outcome
+        self.seen += 1
+        if not _Errors.logged:
+            _Errors.logged = True
+            logger.error("a reward rule raised %s on %.300r: counted in diagnostics/reward_errors, the run goes on",
+                         outcome, value)
+        return None
 
 
 def _quick_verdict(reference: str, prediction: str) -> float | None:
-    """1.0 or 0.0 where sympy is not needed: identical strings, over-long predictions, and two plain numerals of
-    up to 15 digits (math-verify's own rule: integers exactly, decimals to 6 places; only clear cases). Else None."""
+    """1.0 or 0.0 where sympy is not needed: identical strings, over-long predictions, a variable dropped or added,
+    and two plain numerals (`_numbers_agree`). Else None: math-verify decides."""
     if prediction == reference:
         return 1.0
-    if len(prediction) > MAX_ANSWER_CHARS:
+    if len(prediction) > MAX_ANSWER_CHARS or not _same_variables(reference, prediction):
         return 0.0
-    numbers_ = [_PLAIN_NUMBER.fullmatch(s) for s in (reference, prediction)]
-    if not all(numbers_) or any(len("".join(m.groups(""))) > 15 for m in numbers_):
-        return None
-    difference = abs(Decimal(reference) - Decimal(prediction))
-    return 1.0 if difference == 0 else 0.0 if difference > Decimal("2e-6") else None
+    agree = _numbers_agree(reference, prediction)
+    return None if agree is None else float(agree)
 
 
 # ---------------------------------------------------------------- references: cached, checked once by math-verify
@@ -275,25 +465,23 @@ _references: dict[str, str | None] = {}  # reference text -> the answer graded a
 def reference_answers(solutions) -> list[str | None]:
     """The answer `accuracy_reward` grades each solution against; None where it gives None (no reference, or no
     answer math-verify can read). For reports and checks of a data set's solution column."""
-    return _graded_answers([reference_text(s) for s in solutions])[0]
+    return _graded_answers([reference_text(s) for s in solutions], _Errors())[0]
 
 
-def _graded_answers(references: list[str | None]) -> tuple[list[str | None], int]:
+def _graded_answers(references: list[str | None], errors: _Errors) -> tuple[list[str | None], int]:
     """The answer for each reference text (None where there is none), and how many math-verify checks overran.
-    A reference is checked by math-verify once, then cached; a reference without answer is logged once."""
+    A reference is read once (math-verify must read its answer too), then cached; one without answer is logged once."""
     global _references
     cache = _references  # read one dict, even if another thread swaps in a fresh one meanwhile
-    new = {text: reference_answer(text) for text in set(references) - {None} if text not in cache}
-    checks = {text: ("find", answer) if _is_prose(text) else ("parse", answer) for text, answer in new.items()
+    new = {text: errors.guard(reference_answer, text) for text in set(references) - {None} if text not in cache}
+    checks = {text: ("parse", _for_math_verify(answer)) for text, answer in new.items()
               if answer is not None and not _PLAIN_NUMBER.fullmatch(answer)}  # plain numerals need no check
     outcomes, timeouts = math_worker.judge(list(checks.values()))
     for text in new:
-        if text in checks:
-            outcome = outcomes[checks[text]]
-            new[text] = (_clean_part(outcome) or None if outcome else None) if checks[text][0] == "find" \
-                else new[text] if outcome else None
+        if text in checks and not errors.count(outcomes[checks[text]], text):
+            new[text] = None
         if new[text] is None:
-            logger.warning("reference has no parseable answer, its samples get reward None: %.200r", text)
+            logger.warning("reference has no gradable answer, its samples get reward None: %.200r", text)
     if new:
         if len(_references) > 100_000:  # bounded memory over a long run
             _references = {}

@@ -337,8 +337,9 @@ def test_diagnostics_are_logged_through_log_metric():
         (name, value)))
     assert rewards == [1.0, 0.0, 0.0, 0.0, None, None]
     assert dict(metrics) == {"diagnostics/answer_extracted_fraction": 4 / 6,
-                             "diagnostics/unparseable_references": 2.0, "diagnostics/reward_timeouts": 0.0}
-    assert len(metrics) == 3  # once per call
+                             "diagnostics/unparseable_references": 2.0, "diagnostics/reward_timeouts": 0.0,
+                             "diagnostics/reward_errors": 0.0}
+    assert len(metrics) == 4  # once per call
 
 
 def test_timeouts_are_counted_in_the_diagnostics(monkeypatch):
