@@ -3,8 +3,8 @@ r"""Runs math-verify (sympy) on untrusted answers in a separate, restartable pro
 One public function, `judge(jobs) -> (outcomes, overruns)`; reward.py decides what to ask. A job is a tuple:
 
     ("parse", answer)                        -> True when math-verify reads a value in `\boxed{answer}`
-    ("compare", reference, prediction, rel) -> 1.0 when equal, else 0.0: two real numbers exactly when both are
-                                               integers or fractions, else within `rel` of the larger one (so
+    ("compare", reference, prediction, rel) -> 1.0 when equal, else 0.0: two real numbers exactly when either is
+                                               an integer or both are fractions, else within `rel` of the larger (so
                                                `\boxed{0}` is not 5e-7); anything else as math-verify's `verify` says
 
 A job whose own code (not math-verify's) raises gets a RuleError (the error's text) instead, for the caller to count.
@@ -225,6 +225,7 @@ def _numeric_verdict(gold: list, answer: list, texts: str, relative_tolerance: f
         return None
     if a.is_Rational and b.is_Rational:
         return float(a == b)
+    exact = a.is_Integer or b.is_Integer  # an integer answer is exact: 203.9999999 is not 204
     signal.signal(signal.SIGALRM, _raise_timeout)  # the worker is single-threaded: its own alarm bounds evalf
     signal.setitimer(signal.ITIMER_REAL, MATH_VERIFY_TIMEOUT_S)
     try:
@@ -233,7 +234,7 @@ def _numeric_verdict(gold: list, answer: list, texts: str, relative_tolerance: f
         signal.setitimer(signal.ITIMER_REAL, 0)
     if not (x.is_real and y.is_real and x.is_finite and y.is_finite):
         return None
-    return float(bool(abs(x - y) <= relative_tolerance * max(abs(x), abs(y))))
+    return float(bool(abs(x - y) <= (1e-20 if exact else relative_tolerance) * max(abs(x), abs(y))))
 
 
 def _small(expr) -> bool:

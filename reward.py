@@ -51,14 +51,16 @@ _SPACING = r"""(?: \s | ~ | \\[,;:!>\ ] | \\\\ | \{\s*\} | \\(?:text\w*|mathrm|m
     | \\[hv]space\*?\s*\{[^{}]*\} | \\[hv]?phantom\s*\{[^{}]*\}
     | \\(?:q?quad|en(?:space|skip)|(?:neg)?(?:thin|med|thick)space|newline|linebreak|allowbreak|par|noindent
           |h?fill?|(?:small|med|big)skip|(?:display|text|script|scriptscript)style)(?![A-Za-z]) )"""
-_BLANK = re.compile(rf"{_SPACING}*", re.X)
+_SPACES = re.compile(_SPACING, re.X)
 # Words that offer another candidate rather than retract one: between two boxes they join them into one answer.
 _HEDGE = r"(?i:and|or|maybe|perhaps|possibly|probably|either|alternatively|otherwise|else|also)"
 # What may stand between two boxes of one answer: spacing, punctuation, math delimiters, LaTeX comments, stray think
 # tags and hedge words (also inside \text{}). Any other word ends the group (`\boxed{1}, no: \boxed{5}` reads 5), so
 # a self-correction is read as its last box, and a hedge (`\boxed{5} or maybe \boxed{6}`) as the set it is, never as 6.
 _GROUP_GAP = re.compile(rf"""(?: {_SPACING} | [,;.:!?$()\[\]/|&*-] | \\[()\[\]] | (?<!\\)%[^\n]* | </?think>
-    | (?<![A-Za-z]){_HEDGE}(?![A-Za-z]) | \\(?:text\w*|mathrm|mbox)\s*\{{(?:\s|[,;.:!?]|{_HEDGE})*\}} )*""", re.X)
+    | (?<![A-Za-z]){_HEDGE}(?![A-Za-z]) | \\(?:text\w*|mathrm|mbox)\s*\{{(?:\s|[,;.:!?]|{_HEDGE})*\}}
+    | \\(?:lor|vee)(?![A-Za-z]) | (?<![A-Za-z\\])[A-Za-z]{{1,2}}(?:_\{{?\w+\}}?)?'*(?:\([^()=]*\))?\s*(?:=|\\in(?![A-Za-z])) )*""",
+                        re.X)  # the last alternative: a label (`x =`, `PQ=`, `f(t)=`) names the next part
 # Inside one answer, a logical or/and (`5 \lor 6`, `x=2 \text{ or } x=3`, `3 and 8`) separates parts of one set.
 _CONNECTIVE = re.compile(r"""\s*(?: \\(?:lor|vee|land|wedge)(?![A-Za-z]) | \\(?:text\w*|mathrm|mbox)\s*\{\s*(?i:or|and)\s*\}
                              | (?<![A-Za-z\\])(?i:or|and)(?![A-Za-z]) )\s*""", re.X)
@@ -210,8 +212,16 @@ def _clean_part(part: str) -> str:
 def _parts(latex: str) -> list[str]:
     r"""The parts one box (or one bare answer) holds: decoration removed, a system's rows and or/and-joined pieces
     apart (`x = 2 \text{ or } x = 3` -> `2`, `3`), labels dropped; a part holding only spacing is no part."""
-    parts = (_clean_part(p) for p in _CONNECTIVE.split(_undecorated(latex)))
-    return [p for p in parts if p and not _BLANK.fullmatch(p)]
+    if len(latex) > MAX_ANSWER_CHARS:  # never read, never paid (unless identical to the reference): keep it cheap
+        return [] if _blank(latex) else [latex.strip()]
+    parts = (_clean_part(p) for p in _CONNECTIVE.split(_undecorated(latex)) if not _blank(p))
+    return [p for p in parts if p]
+
+
+def _blank(latex: str) -> bool:
+    r"""True when `latex` typesets as nothing but space (`\,`, `{}`, `{\,}`, `\text{}`, a zero-width space)."""
+    latex = _SPACES.sub("", _SPACES.sub("", _INVISIBLE.sub("", latex)))  # twice: `{\,}` is `{}` after one pass
+    return not latex.replace("{", "").replace("}", "")  # braces only group
 
 
 def _answer_of(contents: list[str] | None) -> str | None:
@@ -340,12 +350,12 @@ def _for_math_verify(answer: str) -> str:
 
 
 def _numbers_agree(reference: str, prediction: str) -> bool | None:
-    """Two plain numerals (`-12`, `0.5`): equal exactly when both are integers, else within RELATIVE_TOLERANCE of
-    the larger; None when either is no plain numeral."""
+    """Two plain numerals (`-12`, `0.5`): equal exactly when either is an integer (`27.0` is 27, 203.9999999 is not
+    204), else within RELATIVE_TOLERANCE of the larger; None when either is no plain numeral."""
     if not (_PLAIN_NUMBER.fullmatch(reference) and _PLAIN_NUMBER.fullmatch(prediction)):
         return None
     a, b = Decimal(reference), Decimal(prediction)
-    if a % 1 == 0 and b % 1 == 0:
+    if a % 1 == 0 or b % 1 == 0:
         return a == b
     return abs(a - b) <= Decimal(RELATIVE_TOLERANCE) * max(abs(a), abs(b))
 
@@ -366,14 +376,14 @@ def format_reward(completions, **kwargs) -> list[float]:
             rewards.append(0.0)
         else:
             boxed = extract_boxed(shape.group(1))
-            rewards.append(0.5 if boxed is None or _BLANK.fullmatch(_INVISIBLE.sub("", boxed)) else 1.0)
+            rewards.append(0.5 if boxed is None or _blank(boxed) else 1.0)
     return rewards
 
 
 def accuracy_reward(completions, solution, **kwargs) -> list[float | None]:
     r"""1.0 when the prediction (`extract_answer`) equals the reference's answer (`reference_answers`), else 0.0;
     None (TRL skips the sample) when the reference has no gradable answer. Equal means: the same variables
-    (`_same_variables`), then two numbers exactly when both are integers or fractions and else within
+    (`_same_variables`), then two numbers exactly when either is an integer or both are fractions, else within
     RELATIVE_TOLERANCE, then anything else as math-verify (sympy) says. Those rules win over math-verify.
 
     With TRL's `log_metric` (GRPOTrainer passes it) each call logs `diagnostics/answer_extracted_fraction`,

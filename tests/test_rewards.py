@@ -203,7 +203,8 @@ FINAL_BOXES_CASES = [
     (r"\boxed{1}, no: \boxed{5}", ["5"]),  # a self-correction: a word ends the group
     (r"\boxed{1}. Wait, that was wrong, so \boxed{5}", ["5"]),
     (r"First $\boxed{2}$ is the width, hence the area is $\boxed{6}$.", ["6"]),  # intermediate results stay apart
-    (r"x = \boxed{1}, y = \boxed{2}", ["2"]),  # letters are words too
+    (r"x = \boxed{1}, y = \boxed{2}", ["1", "2"]),  # issue #18: a label names a part (was ["2"]: a partial answer)
+    (r"x = \boxed{1}, then y = \boxed{2}", ["2"]),  # words are words
     (r"\boxed{1} band \boxed{2}", ["2"]),  # "and" only as a whole word
     (r"\boxed{\boxed{1}}", ["1"]),  # a box inside a box is not a neighbour
     (r"\boxed{1} and \boxed{2", None),  # the last box never closes
