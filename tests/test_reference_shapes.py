@@ -283,3 +283,37 @@ def test_our_own_exceptions_are_counted_logged_once_and_the_run_goes_on(monkeypa
 def test_one_cell_reader_for_data_and_rewards(cell, text):
     assert not hasattr(data_utils, "reference_cell")
     assert reward.reference_text(cell) == text
+
+
+# ---------------------------------------------------------------- class 8: eval's overlong reward is training's
+
+def test_eval_scores_overlong_with_the_runs_buffer_and_length(demo_dir, tmp_path):
+    """run_config.json records --overlong_buffer; eval.py inherits it and punishes length against the run's
+    --max_completion_length, whatever its own generation limit."""
+    import shutil
+
+    import eval as evaluation
+    import main
+    import train
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(demo_dir / "adapter", run_dir, ignore=shutil.ignore_patterns("checkpoint-*", "best", "final"))
+    script_args, training_args, model_args = main.parse_args([
+        "--model_name_or_path", str(demo_dir / "base_model"), "--output_dir", str(run_dir),
+        "--reward_funcs", "format", "accuracy", "overlong", "--max_completion_length", "8", "--overlong_buffer", "2"])
+    train.save_run_config(script_args, training_args, model_args, finished=True)
+    run = json.loads((run_dir / "run_config.json").read_text())
+    assert (run["overlong_buffer"], run["max_completion_length"]) == (2, 8)
+
+    def overlong_scores(**flags):
+        settings = evaluation.resolve_settings(evaluation.EvalArguments(
+            model_dir=str(run_dir), dataset_id=str(demo_dir / "data"), split="test", max_completion_length=64, **flags))
+        funcs = evaluation.reward_functions(settings)
+        (overlong,) = [f for key, f in funcs.items() if key not in ("format", "accuracy")]
+        return settings, overlong(completions=["x"] * 4, completion_ids=[[1] * n for n in (6, 7, 8, 20)])
+
+    settings, scores = overlong_scores()
+    assert settings.sources["overlong_buffer"] == "run"
+    assert scores == [0.0, -0.5, -1.0, -1.0]  # training's punishment, not eval's 64-token limit with a 16-token buffer
+    settings, scores = overlong_scores(overlong_buffer=4)
+    assert settings.sources["overlong_buffer"] == "flag" and scores == [-0.5, -0.75, -1.0, -1.0]
