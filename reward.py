@@ -79,9 +79,11 @@ _SYNONYMS = [(re.compile(p), r) for p, r in [
 _DECORATION = re.compile(r"\\(?:(?:textcolor|colorbox)\s*\{[^{}]*\}|mathbf|boldsymbol|bm|pmb|mathbfit|underline"
                          r"|cancelto\s*\{[^{}]*\}|overbrace|underbrace)\s*\{")  # the command goes, its argument stays
 _CASES = re.compile(r"\\begin\{cases\}(.*?)\\end\{cases\}", re.S)  # a system's solution: its rows are its parts
-# A label before an answer (`x = 3`, `PQ=3`, `f(t)=`, `\frac{PM}{MQ}=`, `x \in`): names, not values.
-_SYMBOL = r"(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?'*"
-_LABEL = re.compile(rf"\s*(?:(?:\\angle\s*)?(?:{_SYMBOL}\s*)+(?:\([^()=]*\))?|\\frac\{{[A-Za-z\s]+\}}\{{[A-Za-z\s]+\}})"
+# A label before an answer (`x = 3`, `PQ=3`, `f(t)=`, `f^{-1}(x)=`, `m+n=`, `\frac{PM}{MQ}=`, `x \in`): names, not
+# values. Only letters (products, sums, subscripts, function arguments): `x^2 = 4` and `2x + 3y = 6` are answers.
+_SYMBOL = r"(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:\^\{-1\})?'*"
+_NAME = rf"(?:\\angle\s*)?(?:{_SYMBOL}\s*)+(?:\([^()=]*\))?"
+_LABEL = re.compile(rf"\s*(?:{_NAME}(?:[-+]\s*{_NAME})*|\\frac\{{[A-Za-z\s]+\}}\{{[A-Za-z\s]+\}})"
                     r"\s*(?:=|\\in(?![A-Za-z]))\s*(?=\S)")
 # Text in an answer (units, names, environment names) and LaTeX command names: not variables, not prose words.
 _TEXT_GROUP = re.compile(r"\\(?:text\w*|mathrm|mbox|operatorname\*?|begin|end)\s*\{[^{}]*\}")

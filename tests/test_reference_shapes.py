@@ -121,6 +121,11 @@ DROPPED_VARIABLE = [  # class 3: a bare letter is a variable; units written as u
     ("math500", "5", answered(r"5\text{ cm}"), 1.0),
     ("math500", "5", answered(r"5\,\mathrm{m}"), 1.0),
     ("math500", r"5\text{ cm}", answered("5"), 1.0),
+    ("math500", "3x", answered("3X"), 0.0),  # another variable
+    ("aime", 7, answered("m+n=7"), 1.0),  # a label of letters names the answer
+    ("math500", r"f^{-1}(x) = 2x", answered("2x"), 1.0),
+    ("math500", r"f^{-1}(x) = 2x", answered("2"), 0.0),
+    ("math500", "x^2 = 4", answered("4"), 0.0),  # an equation with numbers on both sides is the answer
 ]
 
 HEDGES = [  # class 4: more than one distinct candidate in the final answer is a hedge, whatever separates them
@@ -143,6 +148,15 @@ HEDGES = [  # class 4: more than one distinct candidate in the final answer is a
     ("aime", 6, answered("5 or 6"), 0.0),
     ("aime", 6, answering(r"\boxed{5}</think>\boxed{6}"), 0.0),
     ("gsm8k", "#### 6", answering(r"\boxed{5} \vee \boxed{6}"), 0.0),
+    ("gsm8k", "#### 6", answering(r"\boxed{5}\newline\boxed{6}"), 0.0),
+    ("gsm8k", "#### 6", answering(r"\boxed{5}{}\boxed{6}"), 0.0),
+    ("gsm8k", "#### 6", answering(r"\boxed{5} / \boxed{6}"), 0.0),
+    ("gsm8k", "#### 6", answering(r"\boxed{5} | \boxed{6}"), 0.0),
+    ("gsm8k", "#### 6", answering(r"\boxed{5}\hspace*{2cm}\boxed{6}"), 0.0),
+    ("gsm8k", "#### 6", answering("\\boxed{5}\u2062\\boxed{6}"), 0.0),  # invisible times
+    ("gsm8k", "#### 6", answering(r"\boxed{5} or \textbf{maybe} \boxed{6}"), 0.0),
+    ("gsm8k", "#### 6", answering(r"x = \boxed{5}, x = \boxed{6}"), 0.0),
+    ("gsm8k", "#### 6", answering(r"\boxed{6}</answer><answer>\boxed{6}"), 1.0),
 ]
 
 NUMBERS = [  # class 5: integers exactly, other numbers within a relative tolerance
