@@ -59,10 +59,12 @@ _HEDGE = r"(?i:and|or|maybe|perhaps|possibly|probably|either|alternatively|other
 # a self-correction is read as its last box, and a hedge (`\boxed{5} or maybe \boxed{6}`) as the set it is, never as 6.
 _GROUP_GAP = re.compile(rf"""(?: {_SPACING} | [,;.:!?$()\[\]/|&*-] | \\[()\[\]] | (?<!\\)%[^\n]* | </?think>
     | (?<![A-Za-z]){_HEDGE}(?![A-Za-z]) | \\(?:text\w*|mathrm|mbox)\s*\{{(?:\s|[,;.:!?]|{_HEDGE})*\}}
-    | \\(?:lor|vee)(?![A-Za-z]) | (?<![A-Za-z\\])[A-Za-z]{{1,2}}(?:_\{{?\w+\}}?)?'*(?:\([^()=]*\))?\s*(?:=|\\in(?![A-Za-z])) )*""",
+    | \\(?:lor|vee)(?![A-Za-z])
+    | (?<![A-Za-z\\])[A-Za-z]{{1,2}}(?:_\{{?\w+\}}?)?'*(?:\([^()=]*\))?\s*(?:=|\\in(?![A-Za-z])) )*""",
                         re.X)  # the last alternative: a label (`x =`, `PQ=`, `f(t)=`) names the next part
 # Inside one answer, a logical or/and (`5 \lor 6`, `x=2 \text{ or } x=3`, `3 and 8`) separates parts of one set.
-_CONNECTIVE = re.compile(r"""\s*(?: \\(?:lor|vee|land|wedge)(?![A-Za-z]) | \\(?:text\w*|mathrm|mbox)\s*\{\s*(?i:or|and)\s*\}
+_CONNECTIVE = re.compile(r"""\s*(?: \\(?:lor|vee|land|wedge)(?![A-Za-z])
+                             | \\(?:text\w*|mathrm|mbox)\s*\{\s*(?i:or|and)\s*\}
                              | (?<![A-Za-z\\])(?i:or|and)(?![A-Za-z]) )\s*""", re.X)
 # Digits grouped in threes by a space or a LaTeX thin space (`1 000`, `1\,000`): math-verify would read a product.
 _DIGIT_GROUPS = re.compile(r"(?<!\d)\d{1,3}(?:(?:\s|\\[,;: ]|~)\d{3})+(?!\d)")
@@ -693,7 +695,14 @@ SELF_TESTS = [  # (function, input, expected): one case per rule; the exhaustive
     (accuracy_reward, (r"\boxed{27}", 27.0), 1.0),
     (accuracy_reward, (r"\boxed{0.5}", r"so $x=\boxed{\dfrac{1}{2}}$."), 1.0),
     (accuracy_reward, (_answer(r"\boxed{-2}"), r"So \(\boxed{1}\) and \(\boxed{-2}\)."), 0.0),  # partial answer
-    (accuracy_reward, (_answer(r"\boxed{5} \boxed{6}"), "6"), 0.0),  # hedging
+    (accuracy_reward, (_answer(r"\boxed{5}\,\boxed{6}"), "6"), 0.0),  # hedging
+    (accuracy_reward, (_answer(r"\boxed{3, 8}"), "The roots are 3 and 8."), 1.0),  # multi-part prose
+    (accuracy_reward, (_answer(r"\boxed{8}"), "The roots are 3 and 8."), 0.0),  # partial answer
+    (accuracy_reward, (_answer(r"\boxed{3}"), "f(t) = 3t"), 0.0),  # dropped variable
+    (accuracy_reward, (_answer(r"\boxed{\begin{bmatrix}1&0\\0&1\end{bmatrix}}"),
+                       r"\begin{pmatrix}1&0\\0&1\end{pmatrix}"), 1.0),  # bare LaTeX
+    (accuracy_reward, (_answer(r"\boxed{0}"), 5e-7), 0.0),  # relative tolerance
+    (accuracy_reward, (_GOOD, ["$5$"]), 1.0),  # a list cell (OlympiadBench)
     (accuracy_reward, (_answer(r"\boxed{42}"), "Answer is forty two."), None),
     (accuracy_reward, (r"\boxed{9^{9^{9^{9}}}}", r"\boxed{2003^{2002^{2001}}}"), 0.0),
 ]

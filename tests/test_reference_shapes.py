@@ -1,7 +1,7 @@
-r"""Issue #18, class by class, through the path training and eval.py take: a data file in a real data set's answer-column
-convention -> `data_utils.load_math_dataset` / `format_dataset` -> `reward.accuracy_reward`. Each table is written from
-the rule (README "Rewards"), not from the implementation: the honest answer in its unusual-but-correct forms scores
-1.0; a partial, hedged, dropped-variable or wrong one 0.0; a reference with no gradable answer None.
+r"""Issue #18, class by class, through the path training and eval.py take: a data file in a real data set's answer
+column convention -> `data_utils.load_math_dataset` / `format_dataset` -> `reward.accuracy_reward`. Each table is
+written from the rule (README "Rewards"), not from the implementation: the honest answer in its unusual-but-correct
+forms scores 1.0; a partial, hedged, dropped-variable or wrong one 0.0; a reference with no gradable answer None.
 
 Conventions (file format, problem column, answer column, how the answer is stored):
     numina   NuminaMath-TIR  jsonl  problem/solution   worked solution ending in \boxed{}
