@@ -90,6 +90,10 @@ _LABEL = re.compile(rf"\s*(?:{_NAME}(?:[-+]\s*{_NAME})*|\\frac\{{[A-Za-z\s]+\}}\
 # Text in an answer (units, names, environment names) and LaTeX command names: not variables, not prose words.
 _TEXT_GROUP = re.compile(r"\\(?:text\w*|mathrm|mbox|operatorname\*?|begin|end)\s*\{[^{}]*\}")
 _COMMAND = re.compile(r"\\[A-Za-z]+")
+# The variable an inequality is about (`x` in `x \le 3`, `a < x < b`): an interval names none, so it is not counted.
+_RELATION = r"(?:<|>|\\(?:[lg]eq?|[lg]t|in)(?![A-Za-z]))"
+_BOUND_IN_CHAIN = re.compile(rf"{_RELATION}\s*([A-Za-z])\s*{_RELATION}")  # a < x < b
+_BOUND_ON_LEFT = re.compile(rf"^\s*([A-Za-z])\s*{_RELATION}")  # x < a
 _MATH_SEGMENT = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]", re.S)
 _FORMAT = re.compile(r"<think>.*</think>\s*<answer>(.*)</answer>", re.S)
 _THINKING = re.compile(r"<think>.*?</think>", re.S)
@@ -333,11 +337,17 @@ def _prose_answer(text: str) -> list[str]:
 
 def _variables(answer: str, with_text: bool = False) -> frozenset[str]:
     r"""The variables an answer names: letters outside LaTeX commands in runs of at most two (a run of three or more
-    is a word: `apples`, `percent`). Letters in text groups (`\text{ cm}`, `\mathrm{m}`) count only `with_text`."""
+    is a word: `apples`, `percent`), but not the one an inequality is about (`x` in `x < a`, as in `(-\infty, a)`).
+    Letters in text groups (`\text{ cm}`, `\mathrm{m}`) count only `with_text`."""
     if with_text:
         answer = _TEXT_GROUP.sub(lambda m: " " + m.group().partition("{")[2][:-1] + " ", answer)
-    bare = _COMMAND.sub(" ", _TEXT_GROUP.sub(" ", answer))
+    bare = _COMMAND.sub(" ", _TEXT_GROUP.sub(" ", ",".join(map(_without_bound_variable, answer.split(",")))))
     return frozenset(c for run in re.findall(r"[A-Za-z]+", bare) if len(run) < 3 for c in run)
+
+
+def _without_bound_variable(part: str) -> str:
+    found = _BOUND_IN_CHAIN.search(part) or _BOUND_ON_LEFT.search(part)
+    return part if found is None else part[:found.start(1)] + " " + part[found.end(1):]
 
 
 def _same_variables(reference: str, prediction: str) -> bool:

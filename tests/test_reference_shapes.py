@@ -126,6 +126,9 @@ DROPPED_VARIABLE = [  # class 3: a bare letter is a variable; units written as u
     ("math500", r"f^{-1}(x) = 2x", answered("2x"), 1.0),
     ("math500", r"f^{-1}(x) = 2x", answered("2"), 0.0),
     ("math500", "x^2 = 4", answered("4"), 0.0),  # an equation with numbers on both sides is the answer
+    ("math500", r"x \le 3", answered(r"(-\infty, 3]"), 1.0),  # an inequality's own variable is not dropped
+    ("math500", r"2 \le x \le 5", answered("[2, 5]"), 1.0),
+    ("math500", r"2 \le x \le 5", answered("[2, 6]"), 0.0),
 ]
 
 HEDGES = [  # class 4: more than one distinct candidate in the final answer is a hedge, whatever separates them
