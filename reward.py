@@ -210,7 +210,7 @@ def _unlabelled(part: str) -> str:
 def _clean_part(part: str) -> str:
     r"""One answer as math-verify should read it: no label, no sentence full stop at the end (`42.`), digits grouped
     by a space joined (`1 000` -> `1000`), scientific notation positional (`5e-7` -> `0.0000005`)."""
-    part = _unlabelled(part.strip()).strip()
+    part = _unlabelled(part.strip().strip(",;").strip()).strip()
     if part.endswith(".") and not part.endswith(".."):
         part = part[:-1].rstrip()
     part = _DIGIT_GROUPS.sub(lambda m: _GROUP_SPACE.sub("", m.group()), part)

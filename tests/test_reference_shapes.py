@@ -76,6 +76,13 @@ BARE_LATEX = [  # class 1: bare LaTeX is LaTeX, graded whole, never reduced to i
     ("math500", r"\{1, 2\}", answered("2"), 0.0),
     ("math500", r"\dfrac{\sqrt{3}}{2}", answered(r"\frac{\sqrt3}{2}"), 1.0),
     ("math500", r"$\frac{1}{2}$", answered("0.5"), 1.0),
+    ("math500", r"27,\!000", answered("27000"), 1.0),
+    ("math500", r"\text{(C)}", answered("C"), 1.0),
+    ("math500", r"\text{(C)}", answered("D"), 0.0),
+    ("math500", r"y = -\frac{5}{2} x + 7", answered(r"-\frac52x+7"), 1.0),
+    ("math500", r"x \in [-2,7]", answered("[-2, 7]"), 1.0),
+    ("math500", "5, 6, or 7", answered("7, 6, 5"), 1.0),
+    ("math500", "5, 6, or 7", answered("6"), 0.0),
     ("olympiad", ["(1, 2)"], answered("(1,2)"), 1.0),
     ("olympiad", ["(1, 2)"], answered("2"), 0.0),
 ]
