@@ -414,7 +414,8 @@ def accuracy_reward(completions, solution, **kwargs) -> list[float | None]:
     answers, timeouts = _graded_answers(references, errors)  # cached; new references are read by math-verify once
     # GRPO groups repeat answers: each distinct (answer, prediction) pair is judged once, in the worker only where
     # plain text cannot tell.
-    verdicts = {pair: errors.guard(_quick_verdict, pair) for pair in zip(answers, predictions) if None not in pair}
+    verdicts = {pair: errors.guard(_quick_verdict, pair, failed=0.0)
+                for pair in zip(answers, predictions) if None not in pair}
     comparisons = {pair: ("compare", *map(_for_math_verify, pair), RELATIVE_TOLERANCE)
                    for pair, verdict in verdicts.items() if verdict is None}
     outcomes, compare_timeouts = math_worker.judge(list(comparisons.values()))
@@ -452,11 +453,13 @@ class _Errors:
     def __init__(self):
         self.seen = 0
 
-    def guard(self, rule: Callable, value):
+    def guard(self, rule: Callable, value, failed=None):
+        """`rule(value)` (`rule(*value)` for a tuple), or `failed` when it raises."""
         try:
             return rule(*value) if isinstance(value, tuple) else rule(value)
         except Exception as err:
-            return self.count(math_worker.RuleError(f"{type(err).__name__}: {err}"), value)
+            self.count(math_worker.RuleError(f"{type(err).__name__}: {err}"), value)
+            return failed
 
     def count(self, outcome, value):
         """`outcome`, or None (counted, the first logged) when it is a RuleError."""

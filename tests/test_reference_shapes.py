@@ -297,6 +297,15 @@ def test_our_own_exceptions_are_counted_logged_once_and_the_run_goes_on(monkeypa
     logged = [r.getMessage() for r in caplog.records if "diagnostics/reward_errors" in r.getMessage()]
     assert len(logged) == 1 and "rule bug" in logged[0] and "boxed{8}" in logged[0]
 
+    def broken_comparison(reference, prediction):
+        raise ZeroDivisionError("comparison bug")
+
+    monkeypatch.setattr(reward, "_numbers_agree", broken_comparison)
+    metrics = {}
+    assert accuracy_reward([answered("7.5"), answered("7")], solution=["7.5", "7.50"],
+                           log_metric=metrics.__setitem__) == [1.0, 0.0]  # identical needs no comparison
+    assert metrics["diagnostics/reward_errors"] == 1.0
+
 
 # ---------------------------------------------------------------- class 9: one place turns a cell into text
 
