@@ -94,6 +94,7 @@ _COMMAND = re.compile(r"\\[A-Za-z]+")
 _RELATION = r"(?:<|>|\\(?:[lg]eq?|[lg]t|in)(?![A-Za-z]))"
 _BOUND_IN_CHAIN = re.compile(rf"{_RELATION}\s*([A-Za-z])\s*{_RELATION}")  # a < x < b
 _BOUND_ON_LEFT = re.compile(rf"^\s*([A-Za-z])\s*{_RELATION}")  # x < a
+_PROSE_JOIN = re.compile(r"[\s,;]*(?:(?i:and|or)[\s,;]*)?")  # what joins two runs of math in prose into one answer
 _MATH_SEGMENT = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]", re.S)
 _FORMAT = re.compile(r"<think>.*</think>\s*<answer>(.*)</answer>", re.S)
 _THINKING = re.compile(r"<think>.*?</think>", re.S)
@@ -318,17 +319,24 @@ def _is_prose(text: str) -> bool:
 
 
 def _prose_answer(text: str) -> list[str]:
-    """The answer in prose: the last run of math (a stretch between words that holds a digit, letter or command)
-    together with the runs before it that only "and"/"or" separate (`3 and 8`, `a = 4 and b = -1`). In prose every
-    run of two letters or more is a word (`is`, `cm`); `$...$` segments are math whatever they hold."""
-    words = list(re.finditer(r"[A-Za-z]{2,}", _masked(text)))
-    gaps = [text[a.end() if a else 0:b.start() if b else len(text)] for a, b in zip([None, *words], [*words, None])]
-    runs = [g.strip().strip(",.;:!?'\"").strip() for g in gaps]
+    """The answer in prose: its last run of math together with the runs before it that only "and"/"or" or commas
+    separate (`3 and 8`, `a = 4 and b = -1`, `The roots are $-1$ and $5$.`). With math segments (`$...$`, `\(...\)`)
+    the runs are those segments (`The final answer is $28\%$. I hope it is correct.` -> `28\%`); without, a run is a
+    stretch between words that holds a digit, letter or command, and every run of two letters or more is a word."""
+    segments = list(_MATH_SEGMENT.finditer(text))
+    if segments:
+        runs = [m.group() for m in segments]
+        joins = [text[a.end():b.start()] for a, b in zip(segments, segments[1:])]
+    else:
+        words = list(re.finditer(r"[A-Za-z]{2,}", _masked(text)))
+        gaps = [text[a.end() if a else 0:b.start() if b else len(text)] for a, b in zip([None, *words], [*words, None])]
+        runs = [g.strip().strip(",.;:!?'\"").strip() for g in gaps]
+        joins = [w.group() for w in words]
     found = []
     for i in reversed(range(len(runs))):
         if runs[i]:
             found.append(runs[i])
-            if i == 0 or words[i - 1].group().lower() not in ("and", "or"):
+            if i == 0 or not _PROSE_JOIN.fullmatch(joins[i - 1]):
                 break
         elif found:
             break

@@ -113,6 +113,11 @@ MULTI_PART = [  # class 2: a multi-part reference pays only the whole answer
     ("prose", "The answer is 42.", answered("42"), 1.0),  # prose with one answer
     ("prose", "The answer is 42.", answered("41"), 0.0),
     ("prose", r"The answer is $\frac{1}{2}$ meters.", answered("0.5"), 1.0),
+    ("prose", "The roots are $-1$ and $5$.", answered("5, -1"), 1.0),
+    ("prose", "The roots are $-1$ and $5$.", answered("5"), 0.0),
+    ("prose", r"Final Answer: The final answer is $\frac{14}{3}$. I hope it is correct.", answered("14/3"), 1.0),
+    ("prose", r"Final Answer: The final answer is $\frac{14}{3}$. I hope it is correct.", answered("I"), 0.0),
+    ("prose", r"So $x = 2$, and the area is $6$.", answered("6"), 1.0),  # words between: the last one alone
 ]
 
 DROPPED_VARIABLE = [  # class 3: a bare letter is a variable; units written as units may be left out
