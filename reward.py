@@ -39,7 +39,7 @@ from errors import UsageError, first_line
 logger = logging.getLogger("reward")  # the same name when run as a script
 
 MAX_ANSWER_CHARS = 1000  # a longer prediction scores 0.0 unparsed (unless identical to the reference)
-RELATIVE_TOLERANCE = 1e-6  # two numbers that are not both integers (or fractions) are equal within this relative gap
+RELATIVE_TOLERANCE = 1e-6  # two numbers are equal within this relative gap (exactly when one is an integer)
 
 _BOX = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 _BRACE_OR_ESCAPE = re.compile(r"\\.|[{}]", re.S)  # `\{`, `\}` and `\\` never open or close a group
