@@ -319,7 +319,7 @@ def _is_prose(text: str) -> bool:
 
 
 def _prose_answer(text: str) -> list[str]:
-    """The answer in prose: its last run of math together with the runs before it that only "and"/"or" or commas
+    r"""The answer in prose: its last run of math together with the runs before it that only "and"/"or" or commas
     separate (`3 and 8`, `a = 4 and b = -1`, `The roots are $-1$ and $5$.`). With math segments (`$...$`, `\(...\)`)
     the runs are those segments (`The final answer is $28\%$. I hope it is correct.` -> `28\%`); without, a run is a
     stretch between words that holds a digit, letter or command, and every run of two letters or more is a word."""
