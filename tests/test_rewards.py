@@ -476,10 +476,6 @@ def test_peer_format_cases(completion):
     assert format_reward([[{"content": completion}]]) == [0.0]
 
 
-def test_at_least_40_table_cases():
-    assert len(EXTRACT_BOXED_CASES) + len(FORMAT_CASES) + len(ACCURACY_CASES) >= 40
-
-
 def test_accuracy_scores_a_grpo_group_against_one_reference():
     completions = [boxed("0.5"), boxed(r"\frac{1}{2}"), boxed("1/3"), r"<think>\boxed{0.5}</think>",
                    boxed("0.5"), "no answer", [{"role": "assistant", "content": boxed(r"\dfrac12")}], ""]
