@@ -1,11 +1,10 @@
-"""The run report: plots of what a GRPO run logged, a model card, and the lines a user reads in the terminal.
+"""The run report: the files a run leaves for a reader (plots, model card), and its end-of-run summary.
 
     python report.py <output_dir>     # a finished run, a run still training, or one checkpoint-N directory
 
 writes `<dir>/report/{rewards,heldout,completions,training}.png` and the model card `<dir>/README.md`, from the
 newest `trainer_state.json` it finds (the directory's own, else its newest complete `checkpoint-N/`) and the run's
-`run_config.json`. train.py calls `write_report` after the final save, prints `end_of_run_summary` last, and formats
-each logged step with `format_log_line`.
+`run_config.json`. train.py calls `write_report` after the final save and prints `end_of_run_summary` last.
 """
 from __future__ import annotations
 
@@ -634,32 +633,6 @@ def end_of_run_summary(output_dir: str | Path) -> str:
         lines.append(f"  report:   {run.directory / 'README.md'} and {report_dir}/ "
                      f"({', '.join(sorted(p.name for p in report_dir.glob('*.png')))})")
     return "\n".join(lines)
-
-
-def format_log_line(logs: dict, step: int, max_steps: int) -> str:
-    """One aligned progress line with the figures that say whether GRPO is learning; everything else still goes to
-    trainer_state.json and TensorBoard."""
-    width = len(str(max_steps)) if max_steps and max_steps > 0 else 1
-    parts = [f"step {step:>{width}}/{max_steps}" if max_steps and max_steps > 0 else f"step {step:>{width}}"]
-
-    def add(label, key, spec="7.3f"):
-        value = _number(logs.get(key))
-        if value is not None:
-            parts.append(f"{label} {value:{spec}}")
-    add("loss", "loss", "+8.4f")
-    reward, spread = _number(logs.get("reward")), _number(logs.get("reward_std"))
-    if reward is not None:
-        parts.append(f"reward {reward:6.3f}" + (f" ±{spread:5.3f}" if spread is not None else ""))
-    for key in reward_keys([logs]):
-        add(short_name(key), key, "5.3f")
-    add("kl", "kl", "7.4f")
-    add("eval acc", "eval/accuracy", "5.3f")
-    add("eval fmt", "eval/format", "5.3f")
-    add("len", "completions/mean_length", "6.1f")
-    add("lr", "learning_rate", "8.2e")
-    if len(parts) == 1:  # an entry we have no layout for (e.g. train_runtime at the end): show it compactly
-        parts += [f"{key} {_fmt(value)}" for key, value in logs.items() if key not in ("step", "epoch")]
-    return " | ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,7 +44,7 @@ def train(script_args, training_args, model_args) -> Path:
     # run continues the same curves instead of starting a second folder. A folder the user chose still wins.
     os.environ["TENSORBOARD_LOGGING_DIR"] = USER_TENSORBOARD_DIR or str(output_dir / "runs")
 
-    from heldout import ReadableProgress
+    from callbacks import ReadableProgress
 
     model = load_policy(model_args, training_args)
     checkpointing = choose_gradient_checkpointing(model, model_args, training_args)
@@ -115,7 +115,7 @@ def held_out_eval(script_args, training_args, model_args, tokenizer):
     if world_size() > 1:
         raise UsageError("held-out evaluation during training (--eval_dataset_id) runs in a single process: drop it "
                          "under accelerate launch and evaluate checkpoints with eval.py")
-    from heldout import HeldOutEval, eval_settings
+    from callbacks import HeldOutEval, eval_settings
 
     # Default: at every checkpoint, so each checkpoint-N has its held-out figure to check with eval.py.
     every = int(training_args.eval_steps or training_args.save_steps)

@@ -1,11 +1,15 @@
-"""What a run shows while it trains: held-out accuracy every N steps (eval.py's own generation and scoring, so the
-figure equals `python eval.py` on that checkpoint), the best adapter so far, and a readable progress line.
+"""The trainer callbacks: what runs inside GRPOTrainer while a run trains.
 
-Its own module because it is neither building the trainer (train.py) nor evaluating a saved model (eval.py): it
-runs inside the trainer, as transformers callbacks.
+- `HeldOutEval`: held-out accuracy every N steps (eval.py's own generation and scoring, so the figure equals
+  `python eval.py` on that checkpoint) and the best adapter so far;
+- `ReadableProgress`: one aligned progress line per logged step (`format_log_line`).
+
+Its own module because it is neither building the trainer (train.py), evaluating a saved model (eval.py) nor writing
+files after a run (report.py): everything here is a transformers `TrainerCallback`.
 """
 from __future__ import annotations
 
+import math
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +18,7 @@ from transformers import ProgressCallback, Trainer, TrainerCallback
 
 import eval as evaluation
 from distributed import is_main_process
+from report import reward_keys, short_name
 from runs import read_json, write_json
 
 BEST_DIR = "best"  # <output_dir>/best/: the best adapter so far and best.json, so it survives a resume
@@ -105,7 +110,8 @@ class HeldOutEval(TrainerCallback):
 
     def keep_best(self, output_dir: Path) -> dict:
         """At the end: the last step's adapter moves to <output_dir>/final/, the best one takes its place in
-        <output_dir> (what eval.py and users load by default). Returns {"best_step", "final_step", ...}."""
+        <output_dir> (what eval.py and users load by default). Returns {"best_step", "best_accuracy"} for
+        run_config.json."""
         final_dir = output_dir / FINAL_DIR
         final_dir.mkdir(exist_ok=True)
         for name in ("adapter_model.safetensors", "adapter_config.json"):
@@ -119,8 +125,39 @@ class ReadableProgress(ProgressCallback):
     still goes to trainer_state.json, TensorBoard and W&B."""
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        from report import format_log_line
-
         if not state.is_world_process_zero or self.training_bar is None or not logs or "train_runtime" in logs:
             return  # the end-of-run summary replaces the final runtime dict
         self.training_bar.write(format_log_line(logs, state.global_step, state.max_steps))
+
+
+def _finite(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def format_log_line(logs: dict, step: int, max_steps: int) -> str:
+    """One aligned progress line with the figures that say whether GRPO is learning; everything else still goes to
+    trainer_state.json and TensorBoard."""
+    width = len(str(max_steps)) if max_steps and max_steps > 0 else 1
+    parts = [f"step {step:>{width}}/{max_steps}" if max_steps and max_steps > 0 else f"step {step:>{width}}"]
+
+    def add(label, key, spec="7.3f"):
+        value = _finite(logs.get(key))
+        if value is not None:
+            parts.append(f"{label} {value:{spec}}")
+    add("loss", "loss", "+8.4f")
+    reward, spread = _finite(logs.get("reward")), _finite(logs.get("reward_std"))
+    if reward is not None:
+        parts.append(f"reward {reward:6.3f}" + (f" ±{spread:5.3f}" if spread is not None else ""))
+    for key in reward_keys([logs]):
+        add(short_name(key), key, "5.3f")
+    add("kl", "kl", "7.4f")
+    add("eval acc", "eval/accuracy", "5.3f")
+    add("eval fmt", "eval/format", "5.3f")
+    add("len", "completions/mean_length", "6.1f")
+    add("lr", "learning_rate", "8.2e")
+    if len(parts) == 1:  # an entry we have no layout for (e.g. train_runtime at the end): show it compactly
+        parts += [f"{key} {value:g}" if _finite(value) is not None else f"{key} {value}"
+                  for key, value in logs.items() if key not in ("step", "epoch")]
+    return " | ".join(parts)
