@@ -44,7 +44,7 @@ def train(script_args, training_args, model_args) -> Path:
     # run continues the same curves instead of starting a second folder. A folder the user chose still wins.
     os.environ["TENSORBOARD_LOGGING_DIR"] = USER_TENSORBOARD_DIR or str(output_dir / "runs")
 
-    from callbacks import ReadableProgress
+    from callbacks import ReadableProgress, RunDoctor
 
     model = load_policy(model_args, training_args)
     checkpointing = choose_gradient_checkpointing(model, model_args, training_args)
@@ -61,13 +61,17 @@ def train(script_args, training_args, model_args) -> Path:
     if held_out:  # after the progress bar, so the bar exists to print the step-0 figures
         held_out.trainer = trainer
         trainer.add_callback(held_out)
+    doctor = RunDoctor(output_dir, training_args.max_completion_length,
+                       training_args.per_device_train_batch_size * training_args.steps_per_generation)
+    trainer.callback_handler.callbacks.insert(0, doctor)  # first: its health/* figures go out with the step's log
     if resume and is_main_process():
         print(f"Resuming from {Path(resume).name}")
     speed = {"gradient_checkpointing": f"{training_args.gradient_checkpointing} ({checkpointing})",
              "cache_implementation": training_args.cache_implementation or "dynamic"}
     if is_main_process():
         print("speed settings: " + ", ".join(f"{k}={v}" for k, v in speed.items()))
-    save_run_config(script_args, training_args, model_args, finished=False, speed_settings=speed)
+    save_run_config(script_args, training_args, model_args, finished=False, speed_settings=speed,
+                    health=doctor.warnings)
     trainer.train(resume_from_checkpoint=resume)
 
     trainer.save_model(str(output_dir))  # every rank takes part: ZeRO-3 gathers the sharded adapter here
@@ -76,7 +80,7 @@ def train(script_args, training_args, model_args) -> Path:
     tokenizer.save_pretrained(str(output_dir))
     trainer.save_state()  # the run's own trainer_state.json, with the final entry, for the report
     outcome = {"speed_settings": speed, "final_step": trainer.state.global_step,
-               "wall_time_s": round(time.time() - started, 1)}
+               "wall_time_s": round(time.time() - started, 1), "health": doctor.warnings}
     if held_out:
         outcome.update(held_out.keep_best(output_dir))
     save_run_config(script_args, training_args, model_args, finished=True, **outcome)
