@@ -432,7 +432,7 @@ def heldout_samples(run: Run) -> list[str]:
     first, last = min(records), max(records)
     best = result.best if result is not None and result.best in records else first
     shown = {}  # step -> label; a step that is both best and last is shown once
-    for label, step in ((("step 0" if first == 0 else "first"), first), ("best", best),
+    for label, step in ((("before training" if first == 0 else "first evaluation"), first), ("best", best),
                         ("final" if run.finished else "latest", last)):
         shown[step] = f"{shown[step]}, {label}" if step in shown else label
     problems = sorted({record["index"] for record in records[first]})[:SAMPLE_PROBLEMS]
