@@ -198,8 +198,10 @@ REWARD_PROBLEM_SHARE = 0.05
 # become identical and exploration stops. Healthy runs lose some entropy, not an order of magnitude.
 ENTROPY_COLLAPSE = 0.1
 # KL or gradient norm ten times their own median so far, two logged steps in a row: a blow-up, not drift (both move by
-# small factors in a healthy run). The floor keeps KL's first values, which start at exactly 0, from counting.
-SPIKE_FACTOR, KL_FLOOR, GRAD_NORM_FLOOR = 10.0, 0.01, 1e-3
+# small factors in a healthy run). The floors keep near-zero histories from making any real step look like a spike:
+# KL starts at exactly 0, and the gradient norm is ~0 while groups give no signal; a gradient norm under 1.0 (the
+# default --max_grad_norm) is not blowing up.
+SPIKE_FACTOR, KL_FLOOR, GRAD_NORM_FLOOR = 10.0, 0.01, 0.1
 # Held-out accuracy this far below step 0's at two evaluations in a row: training is making the model worse.
 HELDOUT_DROP = 0.05
 
@@ -212,8 +214,8 @@ def _mean(values: list[float]) -> float:
 
 
 class RunDoctor(TrainerCallback):
-    """Prints one `warning:` line when a problem starts (not at every step), with the figure, the likely cause and
-    what to change; logs `health/<check>` (1 while it lasts, 0 when it clears) with the step's own metrics; records
+    """Prints one `warning:` line when a problem first starts (not at every step), with the figure, the likely cause
+    and what to change; logs `health/<check>` (1 while it lasts, 0 when it clears) with the step's own metrics; records
     the warnings in run_config.json's "health". A non-finite gradient stops the run before the optimizer applies it,
     with one `error:` line and the resume command. Inserted first among the callbacks, so the health figures it adds
     reach TensorBoard and W&B with the step they belong to."""
@@ -256,8 +258,9 @@ class RunDoctor(TrainerCallback):
         findings = dict(self.findings())
         health = {f"health/{check}": 1.0 for check in findings}
         health.update({f"health/{check}": 0.0 for check in self.active - findings.keys()})
-        for check in findings.keys() - self.active:
-            self.warn(state, check, findings[check])
+        warned = {w["check"] for w in self.warnings}
+        for check in findings.keys() - self.active - warned:  # once per run: a figure hovering at a threshold
+            self.warn(state, check, findings[check])           # would otherwise warn each time it crosses
         self.active = set(findings)
         logs.update(health)  # the trainer's own log call: TensorBoard and W&B see them with this step
         if state.log_history and state.log_history[-1].get("step") == state.global_step:
