@@ -205,9 +205,6 @@ SPIKE_FACTOR, KL_FLOOR, GRAD_NORM_FLOOR = 10.0, 0.01, 0.1
 # Held-out accuracy this far below step 0's at two evaluations in a row: training is making the model worse.
 HELDOUT_DROP = 0.05
 
-CHECKS = ("truncation", "no_signal", "accuracy_flat", "reward_problems", "entropy_collapse", "kl_blowup",
-          "grad_norm_blowup", "heldout_below_start")
-
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
@@ -255,12 +252,13 @@ class RunDoctor(TrainerCallback):
             if isinstance(value, float) and not math.isfinite(value):
                 self.stop(args, state, f"{key} is {value}")
         self.read(logs)
-        findings = dict(self.findings())
+        findings = dict(self.findings())  # in findings() order: a cause is warned about before its consequences
         health = {f"health/{check}": 1.0 for check in findings}
         health.update({f"health/{check}": 0.0 for check in self.active - findings.keys()})
         warned = {w["check"] for w in self.warnings}
-        for check in findings.keys() - self.active - warned:  # once per run: a figure hovering at a threshold
-            self.warn(state, check, findings[check])           # would otherwise warn each time it crosses
+        for check, message in findings.items():  # once per run: a figure hovering at a threshold would otherwise
+            if check not in self.active | warned:  # warn each time it crosses
+                self.warn(state, check, message)
         self.active = set(findings)
         logs.update(health)  # the trainer's own log call: TensorBoard and W&B see them with this step
         if state.log_history and state.log_history[-1].get("step") == state.global_step:

@@ -77,7 +77,7 @@ def preflight(script_args, training_args, model_args) -> int:
             report.line(f"{len(held_out)} problems in {script_args.eval_dataset_id} ({script_args.eval_split}); the first "
                         f"{min(len(held_out), script_args.eval_max_samples or len(held_out))} that fit are scored "
                         "greedily at step 0 and every --eval_steps steps")
-    if tokenizer is not None and data is not None and funcs is not None and script_args.check_samples > 0:
+    if kept and funcs is not None and script_args.check_samples > 0:  # a prompt fits: sample the base model on it
         report_samples(report, script_args, training_args, model_args, tokenizer)
     report_batch(report, training_args, kept)
     report_memory(report, model_args, training_args, longest)
