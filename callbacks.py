@@ -242,7 +242,7 @@ class RunDoctor(TrainerCallback):
             return
         grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
         if grads and not all_finite(grads):
-            self.stop(args, state, "the gradient is not finite (NaN or inf)")
+            self.stop(args, state.global_step + 1, "the gradient is not finite (NaN or inf)")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or "train_runtime" in logs:
@@ -250,7 +250,7 @@ class RunDoctor(TrainerCallback):
         for key in ("loss", "grad_norm"):
             value = logs.get(key)
             if isinstance(value, float) and not math.isfinite(value):
-                self.stop(args, state, f"{key} is {value}")
+                self.stop(args, state.global_step, f"{key} is {value}")
         self.read(logs)
         findings = dict(self.findings())  # in findings() order: a cause is warned about before its consequences
         health = {f"health/{check}": 1.0 for check in findings}
@@ -386,7 +386,7 @@ class RunDoctor(TrainerCallback):
         if config:  # train.py wrote it before training; kept up to date so a stopped run still shows its warnings
             write_json(self.output_dir / RUN_CONFIG, {**config, "health": self.warnings})
 
-    def stop(self, args, state, what: str):
+    def stop(self, args, step: int, what: str):
         """One error line (main.py prints it) and a non-zero exit; nothing of this step is saved."""
         checkpoint = last_complete_checkpoint(self.output_dir)
         lower = f"{args.learning_rate / 10:g}"
@@ -394,13 +394,13 @@ class RunDoctor(TrainerCallback):
                  f"learning rate: {resume_command(lower)}" if checkpoint else
                  f"no checkpoint was saved yet; start again with a lower learning rate: {resume_command(lower)} "
                  "--overwrite_output_dir")
-        self.warnings.append({"step": state.global_step + 1, "check": "non_finite", "message": what})
+        self.warnings.append({"step": step, "check": "non_finite", "message": what})
         config = read_json(self.output_dir / RUN_CONFIG)
         if config and is_main_process():
             write_json(self.output_dir / RUN_CONFIG, {**config, "health": self.warnings})
         if is_main_process():
             print(file=sys.stderr)  # end the progress bar's line: the error line starts clean
-        raise UsageError(f"training stopped at step {state.global_step + 1}: {what} (most often a learning rate, "
+        raise UsageError(f"training stopped at step {step}: {what} (most often a learning rate, "
                          f"here {args.learning_rate:g}, too high for this model); {where}")
 
     @staticmethod

@@ -139,3 +139,42 @@ def test_check_samples_completions_and_warns_when_all_are_cut(demo_dir, tmp_path
     assert quiet.returncode == 0 and "== sampled completions" not in quiet.stdout
     refused = run_cli(*train_args(demo_dir, tmp_path / "run", "--check_samples", "2"))
     assert refused.returncode == 2 and refused.stderr.startswith("error: --check_samples only applies with --check")
+
+
+def feed(doctor, entries: list[dict]) -> list[str]:
+    """Log `entries` one step each, as Trainer.log does (history entry first, then on_log); returns the checks warned."""
+    from transformers import TrainerControl, TrainerState
+
+    state = TrainerState()
+    for step, entry in enumerate(entries, 1):
+        state.global_step = step
+        state.log_history.append({**entry, "step": step})
+        doctor.on_log(None, state, TrainerControl(), logs=dict(entry))
+    return [w["check"] for w in doctor.warnings]
+
+
+def steps(count: int, **figures) -> list[dict]:
+    return [{"loss": 0.0, **figures} for _ in range(count)]
+
+
+@pytest.mark.parametrize("entries, expected", [
+    (steps(5, entropy=0.8) + steps(5, entropy=0.05), ["entropy_collapse"]),
+    (steps(5, entropy=0.8) + steps(5, entropy=0.5), []),  # entropy falls in a healthy run too, not tenfold
+    (steps(10, kl=0.002) + steps(2, kl=0.4), ["kl_blowup"]),
+    (steps(10, kl=0.002) + steps(1, kl=0.4) + steps(1, kl=0.002), []),  # one spike is not a blow-up
+    (steps(10, kl=0.0) + steps(2, kl=0.005), []),  # KL leaving 0 is drift, not a blow-up
+    (steps(10, grad_norm=0.3) + steps(2, grad_norm=9.0), ["grad_norm_blowup"]),
+    (steps(10, grad_norm=0.3) + steps(2, grad_norm=0.9), []),
+    (steps(30, **{"rewards/format_reward/mean": 0.95, "rewards/accuracy_reward/mean": 0.2}), ["accuracy_flat"]),
+    (steps(29, **{"rewards/format_reward/mean": 0.95, "rewards/accuracy_reward/mean": 0.2}), []),  # not long yet
+    ([{"loss": 0.0, "rewards/format_reward/mean": 0.95, "rewards/accuracy_reward/mean": 0.2 + i / 100}
+      for i in range(40)], []),  # accuracy rising
+    (steps(5, **{"diagnostics/unparseable_references": 2.0}), ["reward_problems"]),  # 2 of 16 per call
+    (steps(5, **{"diagnostics/reward_timeouts": 0.5}), []),  # 3% of samples: noise
+    ([{"eval/accuracy": 0.5}, {"eval/accuracy": 0.4}, {"eval/accuracy": 0.42}], ["heldout_below_start"]),
+    ([{"eval/accuracy": 0.5}, {"eval/accuracy": 0.4}, {"eval/accuracy": 0.5}, {"eval/accuracy": 0.4}], []),
+])
+def test_each_check_fires_on_its_own_failure_only(tmp_path, entries, expected):
+    from callbacks import RunDoctor
+
+    assert feed(RunDoctor(tmp_path, 512, 16), entries) == expected
