@@ -1,10 +1,12 @@
-"""The run report: the files a run leaves for a reader (plots, model card), and its end-of-run summary.
+"""The run report: the files a run leaves for a reader (plots, model card, samples), and its end-of-run summary.
 
-    python report.py <output_dir>     # a finished run, a run still training, or one checkpoint-N directory
+    python report.py <output_dir>             # a finished run, a run still training, or one checkpoint-N directory
+    python report.py <output_dir> --samples   # the same, and print report/samples.md
 
-writes `<dir>/report/{rewards,heldout,completions,training}.png` and the model card `<dir>/README.md`, from the
-newest `trainer_state.json` it finds (the directory's own, else its newest complete `checkpoint-N/`) and the run's
-`run_config.json`. train.py calls `write_report` after the final save and prints `end_of_run_summary` last.
+writes `<dir>/report/{rewards,heldout,completions,training}.png`, `<dir>/report/samples.md` (what the model wrote:
+held-out answers from `heldout/step-<N>.jsonl`, training completions from TRL's `completions/` log) and the model card
+`<dir>/README.md` (with the run doctor's health warnings), from the newest `trainer_state.json` it finds (the
+directory's own, else its newest complete `checkpoint-N/`) and the run's `run_config.json`. train.py calls `write_report` after the final save and prints `end_of_run_summary` last.
 """
 from __future__ import annotations
 
