@@ -6,7 +6,8 @@
 writes `<dir>/report/{rewards,heldout,completions,training}.png`, `<dir>/report/samples.md` (what the model wrote:
 held-out answers from `heldout/step-<N>.jsonl`, training completions from TRL's `completions/` log) and the model card
 `<dir>/README.md` (with the run doctor's health warnings), from the newest `trainer_state.json` it finds (the
-directory's own, else its newest complete `checkpoint-N/`) and the run's `run_config.json`. train.py calls `write_report` after the final save and prints `end_of_run_summary` last.
+directory's own, else its newest complete `checkpoint-N/`) and the run's `run_config.json`. train.py calls
+`write_report` after the final save and prints `end_of_run_summary` last.
 """
 from __future__ import annotations
 
