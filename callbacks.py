@@ -302,8 +302,8 @@ class RunDoctor(TrainerCallback):
             return "most completions are cut at the length limit and score the same; fix the truncation first"
         accuracy = self.recent(self.accuracy_key)
         if accuracy is not None and accuracy <= ALL_WRONG:
-            return (f"nearly all answers are wrong (accuracy reward {accuracy:.3f}): the problems are too hard for this "
-                    "model, or the accuracy reward cannot read the references (check --solution_column and "
+            return (f"nearly all answers are wrong (accuracy reward {accuracy:.3f}): the problems are too hard for "
+                    "this model, or the accuracy reward cannot read the references (check --solution_column and "
                     "diagnostics/unparseable_references); use easier data or a stronger model")
         if accuracy is not None and accuracy >= ALL_RIGHT:
             return (f"nearly all answers are right (accuracy reward {accuracy:.3f}): the problems are too easy to "

@@ -142,7 +142,7 @@ def test_check_samples_completions_and_warns_when_all_are_cut(demo_dir, tmp_path
 
 
 def feed(doctor, entries: list[dict]) -> list[str]:
-    """Log `entries` one step each, as Trainer.log does (history entry first, then on_log); returns the checks warned."""
+    """Log `entries` one step each, as Trainer.log does (history entry, then on_log); returns the checks warned."""
     from transformers import TrainerControl, TrainerState
 
     state = TrainerState()
