@@ -279,6 +279,10 @@ class RunDoctor(TrainerCallback):
         values = self.logged.get(key, [])
         return _mean(values[-count:]) if len(values) >= MIN_LOGS else None
 
+    def span(self, key: str) -> str:
+        count = min(WINDOW, len(self.logged.get(key, [])))
+        return f"{key}, last {count} logged steps"
+
     def findings(self) -> list[tuple[str, str]]:
         """(check, message) for every problem present now."""
         found = []
@@ -286,13 +290,13 @@ class RunDoctor(TrainerCallback):
         if clipped is not None and clipped >= TRUNCATION_SHARE:
             found.append(("truncation", (
                 f"{clipped:.0%} of completions are cut at --max_completion_length {self.limit} "
-                f"(completions/clipped_ratio, last {WINDOW} logged steps): a cut completion never closes </answer>, "
+                f"({self.span('completions/clipped_ratio')}): a cut completion never closes </answer>, "
                 "so the format and accuracy rewards give it 0 whatever it reasoned; raise --max_completion_length "
                 "(python main.py --check shows how long the base model's answers are)")))
         no_signal = self.recent("frac_reward_zero_std")
         if no_signal is not None and no_signal >= NO_SIGNAL_SHARE:
-            found.append(("no_signal", f"{no_signal:.0%} of groups have equal rewards (frac_reward_zero_std, last "
-                                       f"{WINDOW} logged steps): {self.why_no_signal()}"))
+            found.append(("no_signal", f"{no_signal:.0%} of groups have equal rewards "
+                                       f"({self.span('frac_reward_zero_std')}): {self.why_no_signal()}"))
         found += self.flat_accuracy() + self.reward_problems() + self.collapse_and_blowups() + self.heldout_drop()
         return found
 
@@ -337,8 +341,8 @@ class RunDoctor(TrainerCallback):
                  "the reward function fails on some completions; run it on the logged completions")]:
             count = self.recent(key)  # per reward call; a call scores one generation batch on this process
             if count is not None and count / self.per_call > REWARD_PROBLEM_SHARE:
-                found.append(("reward_problems", f"{count / self.per_call:.0%} of samples are {what} ({key}, "
-                                                 f"last {WINDOW} logged steps): they get no reward; {fix}"))
+                found.append(("reward_problems", f"{count / self.per_call:.0%} of samples are {what} "
+                                                 f"({self.span(key)}): they get no reward; {fix}"))
         return found[:1]
 
     def collapse_and_blowups(self) -> list[tuple[str, str]]:

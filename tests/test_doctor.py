@@ -55,7 +55,7 @@ def test_truncation_warns_once_with_the_figure_and_the_fix(truncated):
     out, proc = truncated
     lines = [line for line in warnings_in(proc.stdout) if "cut at --max_completion_length" in line]
     assert len(lines) == 1, proc.stdout[-3000:]  # when it starts, not at every step
-    assert "100% of completions are cut at --max_completion_length 4 (completions/clipped_ratio" in lines[0]
+    assert "100% of completions are cut at --max_completion_length 4 (completions/clipped_ratio, last 3" in lines[0]
     assert "</answer>" in lines[0] and "raise --max_completion_length" in lines[0]
     assert [w["check"] for w in health(out)][0] == "truncation"
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
