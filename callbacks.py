@@ -48,8 +48,7 @@ def eval_settings(script_args, training_args, model_args) -> evaluation.EvalSett
         reward_weights=tuple(float(w) for w in training_args.reward_weights or [1.0] * len(script_args.reward_funcs)),
         max_prompt_length=script_args.max_prompt_length or None, max_samples=script_args.eval_max_samples or None,
         max_completion_length=training_args.max_completion_length, num_samples=1, temperature=0.0, top_p=1.0,
-        seed=defaults.seed, batch_size=defaults.batch_size, backend="transformers",
-        sources={"max_prompt_length": "flag"})  # a prompt-length error names --max_prompt_length as the run's flag
+        seed=defaults.seed, batch_size=defaults.batch_size, backend="transformers")
 
 
 @contextmanager

@@ -1,14 +1,15 @@
-"""Load math data sets and turn rows into chat prompts: the one source of truth for the prompt format.
+"""Load math data sets and turn rows into chat prompts: the one prompt pipeline (load -> format -> length filter).
 
-Training (`train.py`), evaluation (`eval.py`) and the demo all build prompts with `format_dataset`, so a
-model is always evaluated with exactly the prompt it was trained on.
+Training (`train.py`), evaluation (`eval.py`, held-out evaluation) and the preflight all build prompts with
+`load_prompt_dataset` and filter them with `fitting_prompts`, so a model is always evaluated with exactly the prompt
+it was trained on, and every entry point drops the same long prompts with the same message.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from errors import UsageError, first_line, offline_or_network_error, split_error
+from errors import UsageError, first_line, offline_or_network_error, split_error_kind
 from models import looks_local, require_hub
 
 SYSTEM_PROMPT = (
@@ -28,8 +29,14 @@ def split_name(split: str) -> str:
     return re.split(r"[\[+]", split, maxsplit=1)[0].strip()
 
 
+def empty_split(dataset_id: str, split: str) -> UsageError:
+    return UsageError(f"split {split!r} of {dataset_id} selects no rows: choose a non-empty split or slice, e.g. "
+                      f"{split_name(split)}[:100]")
+
+
 def load_math_dataset(dataset_id: str, split: str = "train", dataset_config: str | None = None):
-    """Load `split` (slicing such as `train[:10%]` allowed) from a hub id or a local file/directory.
+    """Load `split` (slicing such as `train[:10%]` allowed) from a hub id or a local file/directory; a split with
+    no rows is a UsageError.
 
     A single local file holds one split, so whatever split name is asked for is mapped onto it
     (`data/test.jsonl` with `--split "test[:20]"` reads the first 20 rows of that file).
@@ -49,26 +56,29 @@ def load_math_dataset(dataset_id: str, split: str = "train", dataset_config: str
                 raise UsageError(
                     f"cannot read {dataset_id}: use a .json, .jsonl, .parquet or .csv file (or a directory of them)"
                 )
-            return datasets.load_dataset(builder, data_files={split_name(split): str(path)}, split=split)
-        if path.is_dir():
-            return datasets.load_dataset(str(path), dataset_config, split=split)
-        if looks_local(dataset_id) or path.suffix.lower() in LOCAL_FORMATS:
+            dataset = datasets.load_dataset(builder, data_files={split_name(split): str(path)}, split=split)
+        elif path.is_dir():
+            dataset = datasets.load_dataset(str(path), dataset_config, split=split)
+        elif looks_local(dataset_id) or path.suffix.lower() in LOCAL_FORMATS:
             raise UsageError(f"dataset file {dataset_id} does not exist: check the path given to --dataset_id")
-        require_hub(dataset_id, "data set", "--dataset_id")
-        return datasets.load_dataset(dataset_id, dataset_config, split=split)
+        else:
+            require_hub(dataset_id, "data set", "--dataset_id")
+            dataset = datasets.load_dataset(dataset_id, dataset_config, split=split)
     except UsageError:
         raise
     except ValueError as err:
-        message = split_error(err, dataset_id, split)
-        if message is None:
+        kind = split_error_kind(err)
+        if kind is None:
             raise
-        raise UsageError(message) from None
+        if kind == "empty":
+            raise empty_split(dataset_id, split) from None
+        raise UsageError(f"split {split!r} does not exist in {dataset_id}: {first_line(err)}") from None
     except datasets.exceptions.DatasetGenerationError as err:  # a corrupt or truncated file
         cause = err.__cause__ or err
         raise UsageError(f"could not read data set {dataset_id}: {first_line(cause)}: check that the file is complete "
                          "and in its format (one JSON object per line for .jsonl)") from None
     except (ConnectionError, OSError, FileNotFoundError) as err:
-        if offline_or_network_error(err):
+        if offline_or_network_error(err, dataset_id):
             raise UsageError(
                 f"could not download data set {dataset_id!r} (offline or unreachable hub): pass a local copy, "
                 "e.g. --dataset_id path/to/train.jsonl (or a saved directory), or set HF_ENDPOINT / go online"
@@ -76,6 +86,9 @@ def load_math_dataset(dataset_id: str, split: str = "train", dataset_config: str
         raise UsageError(f"could not load data set {dataset_id!r}: {first_line(err)}") from None
     finally:
         datasets.logging.set_verbosity(verbosity)
+    if len(dataset) == 0:  # e.g. a .csv with its header only
+        raise empty_split(dataset_id, split)
+    return dataset
 
 
 def format_dataset(
@@ -122,11 +135,36 @@ def tokenize_prompts(prompts: list[list[dict]], tokenizer) -> list[list[int]]:
     return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
-def filter_by_prompt_length(dataset, tokenizer, max_prompt_length: int | None):
-    """Drop rows whose chat-formatted prompt is longer than `max_prompt_length` tokens.
-    Returns (dataset, number dropped, shortest prompt length)."""
+# Longer prompts are dropped and counted, never truncated: cutting a prompt would cut off the question or the
+# instructions. 512 keeps nearly all of NuminaMath-TIR's prompts with the default system prompt.
+DEFAULT_MAX_PROMPT_LENGTH = 512
+
+
+def load_prompt_dataset(dataset_id: str, split: str, dataset_config: str | None = None,
+                        system_prompt: str = SYSTEM_PROMPT, prompt_column: str = "problem",
+                        solution_column: str = "solution", flags: str = "--prompt_column / --solution_column"):
+    """The prompt pipeline's first steps, shared by training, eval.py, held-out evaluation and the preflight: load
+    the split (an empty one is a UsageError) and format its rows into chat prompts. Then `tokenize_prompts` and
+    `fitting_prompts` (or both at once: `filter_by_prompt_length`)."""
+    dataset = load_math_dataset(dataset_id, split, dataset_config)
+    return format_dataset(dataset, system_prompt, prompt_column, solution_column, flags)
+
+
+def fitting_prompts(lengths: list[int], max_prompt_length: int | None, what: str = "", origin: str = "") -> list[int]:
+    """The prompt pipeline's last step: the indices of the prompts of at most `max_prompt_length` tokens (all of
+    them when it is 0 or None), or the one "no prompt fits" UsageError. `what` ("training ") and `origin`
+    (" (the run's)") only fill in its wording."""
+    keep = [i for i, n in enumerate(lengths) if not max_prompt_length or n <= max_prompt_length]
+    if lengths and not keep:
+        shortest = min(lengths)
+        raise UsageError(f"no {what}prompt fits --max_prompt_length {max_prompt_length}{origin}: the shortest has "
+                         f"{shortest} tokens; pass --max_prompt_length {shortest} or more (or a shorter "
+                         "--system_prompt)")
+    return keep
+
+
+def filter_by_prompt_length(dataset, tokenizer, max_prompt_length: int | None, what: str = "training "):
+    """The rows whose chat-formatted prompt fits `max_prompt_length` tokens; returns (dataset, number dropped)."""
     lengths = [len(ids) for ids in tokenize_prompts(dataset["prompt"], tokenizer)]
-    if not max_prompt_length:
-        return dataset, 0, min(lengths, default=0)
-    keep = [i for i, n in enumerate(lengths) if n <= max_prompt_length]
-    return dataset.select(keep), len(lengths) - len(keep), min(lengths, default=0)
+    keep = fitting_prompts(lengths, max_prompt_length, what)
+    return dataset.select(keep), len(lengths) - len(keep)

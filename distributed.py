@@ -1,4 +1,4 @@
-"""Processes and threads: agreement with the launcher (accelerate / DeepSpeed), rank checks, CPU threads.
+"""Processes: agreement with the launcher (accelerate / DeepSpeed), world size and rank checks.
 
 Under `accelerate launch --config_file deepspeed_configs/zero3.yaml`, the yaml's
 `deepspeed_config.gradient_accumulation_steps` reaches every process as ACCELERATE_GRADIENT_ACCUMULATION_STEPS, and
@@ -17,29 +17,10 @@ from __future__ import annotations
 import json
 import os
 
+from environment import cuda_available
 from errors import UsageError
 
 YAML_SOURCE = "deepspeed_config.gradient_accumulation_steps of the accelerate config (or accelerate launch --gradient_accumulation_steps)"
-
-
-def share_cpu_cores() -> str | None:
-    """Before torch starts its thread pool: when other work already keeps some cores busy, use only the idle ones.
-
-    torch's OpenMP threads spin while they wait for each other; with more threads than free cores two processes slow
-    each other down several times over (measured on 2 cores, eval.py's generation: 7,900 tokens/s alone, 1,650 each
-    with two copies at 2 threads, 6,900 each at 1 thread). An idle machine keeps torch's default. Returns a line
-    saying what was chosen, or None. OMP_NUM_THREADS, when set, is the user's choice and is left alone."""
-    if "OMP_NUM_THREADS" in os.environ:
-        return None
-    import psutil
-
-    cores = psutil.cpu_percent(interval=0.25, percpu=True)
-    idle = sum(load < 50 for load in cores)
-    if idle >= len(cores):
-        return None
-    os.environ["OMP_NUM_THREADS"] = str(max(1, idle))
-    return (f"{len(cores) - idle} of {len(cores)} CPU cores are busy with other work: using {max(1, idle)} thread(s) "
-            "(set OMP_NUM_THREADS to choose)")
 
 
 def world_size() -> int:
@@ -54,12 +35,6 @@ def is_main_process() -> bool:
 def main_print(*args, **kwargs) -> None:
     if is_main_process():
         print(*args, **kwargs)
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def _int(value):
@@ -114,7 +89,7 @@ def check_json_with_yaml() -> None:
     json_file = os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE", "none")
     fields = set(os.environ.get("ACCELERATE_CONFIG_DS_FIELDS", "").split(","))
     if json_file not in ("", "none") and fields & JSON_OWNED:
-        cpu = not _cuda_available()
+        cpu = not cuda_available()
         raise UsageError(
             f"--deepspeed_config_file {json_file} conflicts with the DeepSpeed settings of the accelerate config "
             f"({', '.join(sorted(fields & JSON_OWNED))}): use --config_file deepspeed_configs/deepspeed_json"
@@ -129,7 +104,7 @@ def reconcile_with_launcher(args) -> None:
     """
     check_json_with_yaml()
     if (os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true" and "LOCAL_RANK" in os.environ
-            and args.ddp_backend is None and not args.use_cpu and not _cuda_available()):
+            and args.ddp_backend is None and not args.use_cpu and not cuda_available()):
         # DeepSpeed without a GPU (the *_cpu.yaml configs): accelerate's PartialState finds no backend and counts
         # 1 process of rank 0 in every process (each rank then writes checkpoints and sees the whole batch); with
         # gloo it counts the real processes.

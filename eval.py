@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from distributed import share_cpu_cores  # noqa: E402
+from environment import quiet_library_warnings, share_cpu_cores  # noqa: E402
 
 # Run as a command (not imported by tests or other modules): choose CPU threads before torch starts its thread pool.
 CPU_THREADS = share_cpu_cores() if __name__ == "__main__" else None
@@ -32,12 +32,10 @@ from tqdm.auto import tqdm
 from transformers import GenerationConfig, HfArgumentParser
 
 import reward
-from data_utils import SYSTEM_PROMPT, format_dataset, load_math_dataset, tokenize_prompts
-from errors import UsageError, first_line, quiet_library_warnings
-from models import load_chat_tokenizer, load_for_generation, looks_local
+from data_utils import DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT, fitting_prompts, load_prompt_dataset, tokenize_prompts
+from errors import UsageError, first_line
+from models import kv_cache, load_chat_tokenizer, load_for_generation, looks_local
 from runs import read_json, read_run_config, write_atomically
-
-DEFAULT_MAX_PROMPT_LENGTH = 512  # training's default (main.py): a plain model is evaluated on the prompts a run keeps
 
 TIMING_KEYS = ("wall_time_s", "generation_time_s", "tokens_per_second")  # the only summary fields a rerun changes
 
@@ -204,16 +202,8 @@ def resolve_settings(args: EvalArguments) -> EvalSettings:
         **inherited, max_samples=args.max_samples, max_completion_length=args.max_completion_length, num_samples=args.num_samples,
         temperature=temperature, top_p=args.top_p, seed=args.seed, batch_size=args.batch_size,
         backend="vllm" if args.use_vllm else "transformers", sources=sources,
-        cache_implementation=resolve_cache(args.cache_implementation))
+        cache_implementation=kv_cache(args.cache_implementation, args.use_vllm))
     return settings
-
-
-def resolve_cache(choice: str) -> str | None:
-    """'auto': a static KV cache on CUDA (decoding launches fewer, fixed-shape kernels), transformers' dynamic cache on
-    CPU, where a static one is not faster."""
-    if choice == "auto":
-        return "static" if torch.cuda.is_available() else None
-    return None if choice == "dynamic" else choice
 
 
 def default_output_file(args: EvalArguments) -> str:
@@ -276,19 +266,13 @@ def load_tokenizer(settings: EvalSettings):
 def load_prompts(settings: EvalSettings, tokenizer) -> tuple[list[dict], int]:
     """The split as training's chat prompts, tokenized; prompts over max_prompt_length are skipped, as training does
     (left-truncating would cut off the system prompt). Returns (rows, number skipped)."""
-    data = load_math_dataset(settings.dataset_id, settings.split, settings.dataset_config)
-    data = format_dataset(data, settings.system_prompt, settings.prompt_column, settings.solution_column)
-    if len(data) == 0:
-        raise UsageError(f"split {settings.split!r} of {settings.dataset_id} is empty: choose another --split")
+    data = load_prompt_dataset(settings.dataset_id, settings.split, settings.dataset_config, settings.system_prompt,
+                               settings.prompt_column, settings.solution_column)
     prompts, solutions = list(data["prompt"]), list(data["solution"])
     ids = tokenize_prompts(prompts, tokenizer)
-    limit = settings.max_prompt_length
+    origin = {"run": " (the run's)", "default": " (the default)"}.get(settings.sources.get("max_prompt_length"), "")
     rows = [{"index": i, "prompt": prompts[i], "solution": solutions[i], "prompt_ids": ids[i]}
-            for i in range(len(ids)) if not limit or len(ids[i]) <= limit]
-    if not rows:
-        origin = {"flag": "", "run": " (the run's)", "default": " (the default)"}[settings.sources["max_prompt_length"]]
-        raise UsageError(f"no prompt fits --max_prompt_length {limit}{origin}: the shortest has "
-                         f"{min(map(len, ids))} tokens; pass --max_prompt_length {min(map(len, ids))} or more")
+            for i in fitting_prompts(list(map(len, ids)), settings.max_prompt_length, origin=origin)]
     skipped = len(ids) - len(rows)
     return rows[:settings.max_samples] if settings.max_samples else rows, skipped
 
@@ -481,8 +465,9 @@ def differing(header: dict, settings: EvalSettings) -> list[str]:
 
 
 def read_partial(path: Path, settings: EvalSettings) -> dict:
-    """Finished records by (index, sample), after checking they were made with these settings. A torn last line
-    (the process was killed mid-write) is dropped; the file is rewritten clean so appends stay valid JSON lines."""
+    """Finished records by (index, sample), after checking they were made with these settings. Any record line that
+    does not parse (a torn last line when the process was killed mid-write, or a damaged one) is dropped and counted;
+    the file is rewritten clean so appends stay valid JSON lines."""
     if not path.exists():
         return {}
     lines = path.read_text().splitlines()
@@ -494,13 +479,16 @@ def read_partial(path: Path, settings: EvalSettings) -> dict:
     if differs:
         raise UsageError(f"{path} holds results made with different settings ({', '.join(differs)}): re-run with the "
                          "same settings to resume, or delete it or choose another --output_file to start afresh")
-    done = {}
+    done, dropped = {}, 0
     for line in lines[1:]:
         try:
             record = json.loads(line)
             done[record["index"], record["sample"]] = record
         except (ValueError, KeyError, TypeError):
-            continue
+            dropped += 1
+    if dropped:
+        print(f"dropped {dropped} unreadable line(s) of {path} (cut short when a run was killed, or damaged): their "
+              "completions are generated again")
     write_atomically(path, "".join(json.dumps(x) + "\n" for x in [{"settings": settings.key()}, *done.values()]))
     return done
 

@@ -17,25 +17,24 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib.util
-import logging
 import os
 import sys
 from dataclasses import dataclass, field
 
-from distributed import share_cpu_cores  # noqa: E402
+from environment import quiet_bitsandbytes, quiet_library_warnings, share_cpu_cores  # noqa: E402
 
 # Run as a command (not imported by tests or other modules): choose CPU threads before torch starts its thread pool.
 CPU_THREADS = share_cpu_cores() if __name__ == "__main__" else None
-# bitsandbytes, imported with transformers when installed, asks for an optional CPU kernel package at import time.
-logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+quiet_bitsandbytes()  # before TRL imports transformers (and with it bitsandbytes)
 
 import torch  # noqa: E402
 from trl import GRPOConfig, ModelConfig, TrlParser
 
 import reward
-from data_utils import SYSTEM_PROMPT
+from data_utils import DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT
 from distributed import is_main_process, reconcile_with_launcher, world_size
-from errors import UsageError, quiet_library_warnings
+from errors import UsageError
+from models import kv_cache
 
 
 @dataclass
@@ -56,10 +55,8 @@ class ScriptArguments:
     system_prompt: str = field(
         default=SYSTEM_PROMPT, metadata={"help": "System prompt asking for <think>...</think><answer>...</answer>."}
     )
-    # 512 keeps nearly all of NuminaMath-TIR's prompts with the default system prompt; longer ones are dropped and
-    # counted rather than truncated (cutting a prompt would cut off the question or the instructions).
     max_prompt_length: int | None = field(
-        default=512,
+        default=DEFAULT_MAX_PROMPT_LENGTH,
         metadata={"help": "Drop training prompts longer than this many chat-formatted tokens (0 keeps all)."},
     )
     reward_funcs: list[str] = field(
@@ -98,7 +95,8 @@ class TrainConfig(GRPOConfig):
     """TRL's GRPOConfig with this project's defaults (every GRPOConfig/TrainingArguments option still works)."""
 
     checkpointing_auto = False  # set in __post_init__ (not a field)
-    collected = None  # a list while parsing for --check: problems are gathered there instead of raised (not a field)
+    problems = ()  # set in __post_init__: the option combinations that cannot run (not a field)
+    raise_problems = True  # False in CheckConfig: --check lists them all instead of stopping at the first
 
     output_dir: str = field(default="ckpts/grpo", metadata={"help": "Where checkpoints and the adapter go."})
     per_device_train_batch_size: int = field(
@@ -130,8 +128,7 @@ class TrainConfig(GRPOConfig):
     bf16: bool | None = field(
         default=None, metadata={"help": "bf16 mixed precision; default: on when the GPU supports it, off on CPU."}
     )
-    # Measured at the seed command's shape (Qwen2.5-0.5B architecture, one H200): 3.08 s/step with checkpointing,
-    # 2.43 without, 1.86 without and with a static KV cache; a bare TRL script (checkpointing on) 3.54.
+    # Why these speed defaults (checkpointing off for LoRA, a static KV cache on CUDA): README.md, "Speed".
     activation_checkpointing: bool | None = field(default=None, metadata={
         "help": "Alias of --gradient_checkpointing (transformers' new name).", "nargs": "?", "const": True})
     gradient_checkpointing: bool | None = field(default=None, metadata={"nargs": "?", "const": True,
@@ -147,22 +144,30 @@ class TrainConfig(GRPOConfig):
             self.bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported() and not (self.fp16 or self.use_cpu)
         # Left unset (None), checkpointing is chosen once the model's size is known (models.choose_gradient_checkpointing).
         self.checkpointing_auto = self.activation_checkpointing is None and self.gradient_checkpointing is None
-        if self.cache_implementation == "auto":
-            self.cache_implementation = "static" if torch.cuda.is_available() and not self.use_vllm else None
-        elif self.cache_implementation == "dynamic":
-            self.cache_implementation = None  # TRL's own default: transformers' dynamic cache
-        problems = config_problems(self)
-        if self.collected is not None:  # --check lists every problem instead of stopping at the first
-            self.collected.extend(problems)
-            if problems:
-                return
-        for problem in problems:
+        self.cache_implementation = kv_cache(self.cache_implementation, self.use_vllm)  # None: TRL's own default
+        self.problems = config_problems(self)
+        try:  # agree with accelerate/DeepSpeed's accumulation (this adjusts self) before checking the batch
+            reconcile_with_launcher(self)
+        except UsageError as err:
+            self.problems.append(str(err))
+        self.problems += generation_batch_problems(self)
+        if self.problems and not self.raise_problems:
+            return
+        for problem in self.problems:
             raise UsageError(problem)
         super().__post_init__()
 
 
+@dataclass
+class CheckConfig(TrainConfig):
+    """TrainConfig for --check: it keeps every option problem in `problems` instead of raising the first."""
+
+    raise_problems = False
+
+
 def config_problems(args) -> list[str]:
-    """Every option combination that cannot run, as one-line messages (the preflight lists them all)."""
+    """Option values that cannot run, as one-line messages; reads `args`, changes nothing. (The launcher and batch
+    checks follow in TrainConfig.__post_init__.)"""
     problems = []
     if (args.bf16 or args.fp16 or args.use_vllm) and not torch.cuda.is_available():
         wanted = "--use_vllm" if args.use_vllm else ("--bf16" if args.bf16 else "--fp16")
@@ -176,11 +181,6 @@ def config_problems(args) -> list[str]:
         if value is not None and value < low or (name == "--learning_rate" and value <= 0):
             problems.append(f"{name} {value} is out of range: it must be {'positive' if low == 0 else f'at least {low}'}"
                             + (" (GRPO compares completions within a group)" if name == "--num_generations" else ""))
-    try:
-        reconcile_with_launcher(args)  # agree with accelerate/DeepSpeed's accumulation before checking the batch
-    except UsageError as err:
-        problems.append(str(err))
-    problems += generation_batch_problems(args)
     return problems
 
 
@@ -293,7 +293,7 @@ class Parser(TrlParser):
         return super().set_defaults_with_config(**{dest_of.get(key, key): value for key, value in kwargs.items()})
 
     def error(self, message):
-        # argparse's default prints ~150 lines of usage (GRPOConfig has that many options) before the error.
+        # argparse's default prints a usage line for every option (GRPOConfig has over a hundred) before the error.
         if message.startswith("unrecognized arguments: "):
             flags = message.split(": ", 1)[1].split()
             flag = next((f for f in flags if f.startswith("-")), flags[0])
@@ -301,22 +301,35 @@ class Parser(TrlParser):
         raise UsageError(f"{message} (see python main.py --help)")
 
 
-def make_parser():
-    return Parser((ScriptArguments, TrainConfig, ModelArguments))
+def make_parser(config_class=TrainConfig):
+    return Parser((ScriptArguments, config_class, ModelArguments))
 
 
 def parse_args(argv: list[str] | None = None):
-    """Parse argv (and `--config file.yaml`) into (ScriptArguments, TrainConfig, ModelArguments)."""
+    """Parse argv (and `--config file.yaml`) into (ScriptArguments, TrainConfig, ModelArguments); an option
+    combination that cannot run is a UsageError."""
+    return parse_with(argv, TrainConfig)
+
+
+def parse_check_args(argv: list[str]):
+    """For --check: (ScriptArguments, TrainConfig, ModelArguments, every option problem), nothing raised for those,
+    so that the preflight lists them all."""
+    script_args, training_args, model_args = parse_with(argv, CheckConfig)
+    return script_args, training_args, model_args, list(training_args.problems)
+
+
+def parse_with(argv: list[str] | None, config_class):
+    """argv (and `--config file.yaml`) through the parser, with `config_class` for the training options; the
+    libraries' parsing errors become one-line UsageErrors."""
     import yaml
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = make_parser()
+    parser = make_parser(config_class)
     if "--config" in argv:
         i = argv.index("--config")
         if i + 1 >= len(argv) or not os.path.isfile(argv[i + 1]):
             raise UsageError(f"--config needs an existing YAML file, got {argv[i + 1] if i + 1 < len(argv) else 'nothing'}")
         parser.config_path = argv[i + 1]
-    TrainConfig.collected = [] if "--check" in argv else None
     try:
         return tuple(parser.parse_args_and_config(argv)[:3])  # [3] would be --config's own (already used) value
     except yaml.YAMLError as err:
@@ -338,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         print(CPU_THREADS)
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        script_args, training_args, model_args = parse_args(argv)
+        check = "--check" in argv  # then every option problem is listed by the preflight, not only the first raised
+        script_args, training_args, model_args, problems = parse_check_args(argv) if check else (*parse_args(argv), [])
         if script_args.demo:
             from demo import run_demo
 
@@ -348,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         if script_args.check:
             from preflight import preflight
 
-            return preflight(script_args, training_args, model_args)
+            return preflight(script_args, training_args, model_args, problems)
         run_training(script_args, training_args, model_args)
     except UsageError as err:
         if is_main_process():  # under accelerate launch: once, not once per rank

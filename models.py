@@ -8,6 +8,7 @@ import os
 import warnings
 from pathlib import Path
 
+from distributed import world_size
 from errors import UsageError, first_line, offline_or_network_error
 
 
@@ -55,12 +56,15 @@ def load_pretrained(load, name: str, flag: str, **kwargs):
         require_hub(name, "model", flag)
     if path.is_dir() and not (path / "config.json").is_file() and not (path / "tokenizer_config.json").is_file():
         held = ", ".join(sorted(p.name for p in path.iterdir())[:8]) or "nothing"
-        raise UsageError(f"{flag} {name} is not a model directory: expected config.json (a model) or "
-                         f"adapter_config.json (a trained adapter), found {held}")
+        # eval.py's --model_dir also takes a trained adapter, which eval.py recognises before loading anything.
+        other = ("adapter_config.json (a trained adapter)" if flag == "--model_dir"
+                 else "tokenizer_config.json (a tokenizer)")
+        raise UsageError(f"{flag} {name} is not a model directory: expected config.json (a model) or {other}, "
+                         f"found {held}")
     try:
         return load(name, **kwargs)
     except (OSError, ValueError) as err:
-        if not path.exists() and offline_or_network_error(err):
+        if offline_or_network_error(err, name):
             raise UsageError(f"could not download model {name!r} (offline or unreachable hub): download it where "
                              f"you have network (`hf download {name}`) and pass its local directory with {flag}") from None
         raise UsageError(f"could not load {name!r} (given by {flag}): {first_line(err)}") from None
@@ -101,9 +105,20 @@ def auto_dtype(bf16: bool | None = None, fp16: bool = False, explicit: str | Non
     return torch.bfloat16 if bf16 else torch.float16 if fp16 else torch.float32
 
 
+def kv_cache(choice: str | None, use_vllm: bool = False) -> str | None:
+    """--cache_implementation as generate() takes it. 'auto': a static KV cache on CUDA without vLLM (decoding
+    launches fewer, fixed-shape kernels), transformers' dynamic cache (None) on CPU, where a static one is not
+    faster; 'dynamic' is None too."""
+    import torch
+
+    if choice == "auto":
+        return "static" if torch.cuda.is_available() and not use_vllm else None
+    return None if choice == "dynamic" else choice
+
+
 def launched_distributed() -> bool:
     """Several processes, or DeepSpeed: placement then belongs to accelerate."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"
+    return world_size() > 1 or os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"
 
 
 def quantization_config(model_args):
@@ -158,7 +173,7 @@ CHECKPOINTING_ABOVE = 3e9  # parameters: above this, activations dominate memory
 
 def choose_gradient_checkpointing(model, model_args, training_args) -> str:
     """Settle --gradient_checkpointing when it was left to us; returns how it was chosen (for run_config.json).
-    Off for LoRA on models that fit (it recomputes every layer in the backward pass: ~25% slower), on for full
+    Off for LoRA on models that fit (it recomputes every layer in the backward pass, which is slower), on for full
     fine-tuning and large models, where activations are what runs out of memory."""
     if not getattr(training_args, "checkpointing_auto", False):
         return "flag"

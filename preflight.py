@@ -15,7 +15,7 @@ import random
 import statistics
 
 import reward
-from data_utils import format_dataset, load_math_dataset, tokenize_prompts
+from data_utils import DEFAULT_MAX_PROMPT_LENGTH, fitting_prompts, load_prompt_dataset, tokenize_prompts
 from distributed import world_size
 from errors import UsageError
 from models import CHECKPOINTING_ABOVE, auto_dtype, load_chat_tokenizer, load_pretrained, lora_config
@@ -43,9 +43,11 @@ class Report:
         print(f"error: {text}")
 
 
-def preflight(script_args, training_args, model_args) -> int:
+def preflight(script_args, training_args, model_args, problems=()) -> int:
+    """Print the report; `problems` are the option problems found while parsing (main.parse_check_args). Returns
+    the exit status."""
     report = Report()
-    for problem in type(training_args).collected or []:  # option problems found while parsing, all of them
+    for problem in problems:
         report.error(problem)
     tokenizer = step(report, "tokenizer", lambda: load_chat_tokenizer(
         model_args.model_name_or_path, "--model_id", revision=model_args.model_revision))
@@ -53,10 +55,10 @@ def preflight(script_args, training_args, model_args) -> int:
     funcs = step(report, "rewards", lambda: reward.resolve_reward_funcs(
         script_args.reward_funcs, training_args.reward_weights,
         max_completion_length=training_args.max_completion_length, overlong_buffer=script_args.overlong_buffer))
-    data = step(report, "data", lambda: format_dataset(
-        load_math_dataset(script_args.dataset_id, script_args.dataset_split, script_args.dataset_config),
+    data = step(report, "data", lambda: load_prompt_dataset(
+        script_args.dataset_id, script_args.dataset_split, script_args.dataset_config,
         script_args.system_prompt, script_args.prompt_column, script_args.solution_column))
-    kept, longest = None, script_args.max_prompt_length or 512
+    kept, longest = None, script_args.max_prompt_length or DEFAULT_MAX_PROMPT_LENGTH
     if tokenizer is not None and data is not None:
         report_prompt(report, tokenizer, data)
         kept, longest = report_lengths(report, tokenizer, data, script_args.max_prompt_length)
@@ -67,8 +69,8 @@ def preflight(script_args, training_args, model_args) -> int:
         if funcs is not None:
             report_reward_sanity(report, data, rows, answers, funcs, script_args.reward_funcs)
     if script_args.eval_dataset_id:
-        held_out = step(report, "held-out data", lambda: format_dataset(
-            load_math_dataset(script_args.eval_dataset_id, script_args.eval_split, script_args.dataset_config),
+        held_out = step(report, "held-out data", lambda: load_prompt_dataset(
+            script_args.eval_dataset_id, script_args.eval_split, script_args.dataset_config,
             script_args.system_prompt, script_args.eval_prompt_column or script_args.prompt_column,
             script_args.eval_solution_column or script_args.solution_column,
             "--eval_prompt_column / --eval_solution_column"))
@@ -122,14 +124,11 @@ def report_prompt(report: Report, tokenizer, data) -> None:
 def report_lengths(report: Report, tokenizer, data, limit: int | None) -> tuple[int, int]:
     """Prints the lengths; returns (prompts kept, longest kept prompt)."""
     lengths = [len(ids) for ids in tokenize_prompts(data["prompt"], tokenizer)]
-    kept = sum(n <= limit for n in lengths) if limit else len(lengths)
     report.section("prompt lengths (chat-formatted tokens)")
     report.line(f"{len(lengths)} prompts: min {min(lengths)}, median {statistics.median(lengths):g}, max {max(lengths)}")
-    report.line(f"--max_prompt_length {limit}: keeps {kept}, drops {len(lengths) - kept}")
-    if kept == 0:
-        report.error(f"no training prompt fits --max_prompt_length {limit}: the shortest has {min(lengths)} tokens; "
-                     f"pass --max_prompt_length {min(lengths)} or more (or a shorter --system_prompt)")
-    return kept, max((n for n in lengths if not limit or n <= limit), default=min(lengths))
+    keep = step(report, "prompt lengths", lambda: fitting_prompts(lengths, limit, "training ")) or []
+    report.line(f"--max_prompt_length {limit}: keeps {len(keep)}, drops {len(lengths) - len(keep)}")
+    return len(keep), max((lengths[i] for i in keep), default=min(lengths))
 
 
 def sample_rows(data) -> tuple[list[int], str]:

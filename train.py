@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import reward
-from data_utils import filter_by_prompt_length, format_dataset, load_math_dataset
-from distributed import is_main_process, world_size
+from data_utils import filter_by_prompt_length, load_prompt_dataset
+from distributed import is_main_process, main_print, world_size
 from errors import UsageError
 from models import choose_gradient_checkpointing, load_chat_tokenizer, load_policy, lora_config
 from runs import RUN_CONFIG, is_finished_run, last_complete_checkpoint, package_versions, write_json
@@ -64,12 +64,11 @@ def train(script_args, training_args, model_args) -> Path:
     doctor = RunDoctor(output_dir, training_args.max_completion_length,
                        training_args.per_device_train_batch_size * training_args.steps_per_generation)
     trainer.callback_handler.callbacks.insert(0, doctor)  # first: its health/* figures go out with the step's log
-    if resume and is_main_process():
-        print(f"Resuming from {Path(resume).name}")
+    if resume:
+        main_print(f"Resuming from {Path(resume).name}")
     speed = {"gradient_checkpointing": f"{training_args.gradient_checkpointing} ({checkpointing})",
              "cache_implementation": training_args.cache_implementation or "dynamic"}
-    if is_main_process():
-        print("speed settings: " + ", ".join(f"{k}={v}" for k, v in speed.items()))
+    main_print("speed settings: " + ", ".join(f"{k}={v}" for k, v in speed.items()))
     save_run_config(script_args, training_args, model_args, finished=False, speed_settings=speed,
                     health=doctor.warnings)
     trainer.train(resume_from_checkpoint=resume)
@@ -92,23 +91,15 @@ def train(script_args, training_args, model_args) -> Path:
 
 
 def load_training_prompts(script_args, tokenizer):
-    dataset = load_math_dataset(script_args.dataset_id, script_args.dataset_split, script_args.dataset_config)
-    dataset = format_dataset(dataset, script_args.system_prompt, script_args.prompt_column, script_args.solution_column)
-    if len(dataset) == 0:
-        raise UsageError(f"split {script_args.dataset_split!r} of {script_args.dataset_id} has no rows: choose "
-                         "another --dataset_split")
-    dataset, dropped, shortest = filter_by_prompt_length(dataset, tokenizer, script_args.max_prompt_length)
-    if is_main_process():
-        print(f"max_prompt_length={script_args.max_prompt_length}: kept {len(dataset)} prompts, "
-              f"dropped {dropped} longer than that")
-    if len(dataset) == 0:
-        raise UsageError(f"no training prompt fits --max_prompt_length {script_args.max_prompt_length}: the shortest "
-                         f"has {shortest} tokens; pass --max_prompt_length {shortest} or more (or a shorter "
-                         "--system_prompt)")
+    dataset = load_prompt_dataset(script_args.dataset_id, script_args.dataset_split, script_args.dataset_config,
+                                  script_args.system_prompt, script_args.prompt_column, script_args.solution_column)
+    dataset, dropped = filter_by_prompt_length(dataset, tokenizer, script_args.max_prompt_length)
+    main_print(f"max_prompt_length={script_args.max_prompt_length}: kept {len(dataset)} prompts, "
+               f"dropped {dropped} longer than that")
     unparseable = reward.reference_answers(dataset["solution"]).count(None)
-    if unparseable and is_main_process():
-        print(f"{unparseable} of {len(dataset)} references are empty or have no answer: their samples get reward "
-              "None (skipped)")
+    if unparseable:
+        main_print(f"{unparseable} of {len(dataset)} references are empty or have no answer: their samples get reward "
+                   "None (skipped)")
     return dataset
 
 
@@ -129,9 +120,8 @@ def held_out_eval(script_args, training_args, model_args, tokenizer):
     except UsageError as err:  # eval.py's wording names its own flags; here they are the --eval_* ones
         raise UsageError(str(err).replace("--prompt_column / --solution_column",
                                           "--eval_prompt_column / --eval_solution_column")) from None
-    if is_main_process():
-        print(f"held-out evaluation: {len(callback.rows)} prompts of {script_args.eval_dataset_id} "
-              f"({script_args.eval_split}), greedy, at step 0 and every {every} steps")
+    main_print(f"held-out evaluation: {len(callback.rows)} prompts of {script_args.eval_dataset_id} "
+               f"({script_args.eval_split}), greedy, at step 0 and every {every} steps")
     return callback
 
 

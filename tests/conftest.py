@@ -46,3 +46,13 @@ def demo(tmp_path_factory):
 @pytest.fixture(scope="session")
 def demo_dir(demo):
     return demo[0]
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    """In-process runs set variables for their own process (train.py points TENSORBOARD_LOGGING_DIR at its run's
+    folder): put os.environ back after each test, so a later test's subprocesses don't inherit another run's."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)

@@ -183,6 +183,21 @@ def test_refuses_to_mix_results_from_different_settings(demo_dir, tmp_path, caps
     assert not (tmp_path / "out.json").exists()
 
 
+def test_partial_reader_counts_the_lines_it_drops(demo_dir, tmp_path, capsys):
+    """A torn last line (a killed run) and a damaged line in the middle are both dropped, said in one line with
+    their count, and the file is rewritten with the readable records only, so that appends stay valid."""
+    settings = evaluation.resolve_settings(evaluation.EvalArguments(
+        model_dir=str(demo_dir / "adapter"), dataset_id=str(demo_dir / "data" / "test.jsonl"), **FAST))
+    header = json.dumps({"settings": settings.key()})
+    records = [json.dumps({"index": i, "sample": 0, "completion": "x"}) for i in range(2)]
+    partial = tmp_path / "out.json.partial.jsonl"
+    partial.write_text("\n".join([header, records[0], "not json", records[1], '{"index": 2, "sam']) + "\n")
+    done = evaluation.read_partial(partial, settings)
+    assert sorted(done) == [(0, 0), (1, 0)]
+    assert "dropped 2 unreadable line(s)" in capsys.readouterr().out
+    assert partial.read_text().splitlines() == [header, *records]
+
+
 @pytest.fixture
 def moved_adapter(demo_dir, tmp_path):
     """The demo adapter, copied, as if its base model had been moved away."""

@@ -249,7 +249,7 @@ def test_reconcile_adopts_or_refuses_the_launchers_accumulation(monkeypatch, tmp
     monkeypatch.delenv("ACCELERATE_DEEPSPEED_CONFIG_FILE")
     monkeypatch.setenv("LOCAL_RANK", "0")
     args = fake_args()
-    with mock.patch("distributed._cuda_available", return_value=False):
+    with mock.patch("distributed.cuda_available", return_value=False):
         reconcile_with_launcher(args)
     assert args.ddp_backend == "gloo"
 
