@@ -334,10 +334,10 @@ class RunDoctor(TrainerCallback):
                 ("diagnostics/unparseable_references", "references without a gradable answer",
                  "check --solution_column (python main.py --check lists unparseable references)"),
                 ("diagnostics/reward_timeouts", "answers whose check timed out",
-                 "long or odd answers stall math-verify; a larger --max_completion_length rarely helps, fewer "
-                 "--num_generations per step lightens the grader"),
-                ("diagnostics/reward_errors", "answers whose reward raised an error",
-                 "the reward function fails on some completions; run it on the logged completions")]:
+                 "math-verify could not decide them in time (very long or unusual answers); read them with "
+                 "python report.py <output_dir> --samples"),
+                ("diagnostics/reward_errors", "answers on which a reward rule raised an error",
+                 "the log names the completions; a reward that fails on them cannot grade them")]:
             count = self.recent(key)  # per reward call; a call scores one generation batch on this process
             if count is not None and count / self.per_call > REWARD_PROBLEM_SHARE:
                 found.append(("reward_problems", f"{count / self.per_call:.0%} of samples are {what} "
