@@ -484,8 +484,10 @@ def training_samples(run: Run) -> list[str]:
                     key=lambda g: g["advantage"].max() - g["advantage"].min())
         lines += [f"### Step {int(path.stem.split('_')[-1])}: {len(group)} completions of one prompt", "",
                   *_quote(group["prompt_text"].iloc[0]), ""]
-        for label, row in (("best", group.loc[group["advantage"].idxmax()]),
-                           ("worst", group.loc[group["advantage"].idxmin()])):
+        pair = [("best", group.loc[group["advantage"].idxmax()]), ("worst", group.loc[group["advantage"].idxmin()])]
+        if group["advantage"].max() == group["advantage"].min():  # no group told its completions apart
+            pair = [("one of them (every group's completions scored alike: no learning signal)", pair[0][1])]
+        for label, row in pair:
             scores = ", ".join(f"{name.removesuffix('_reward')} {_fmt(float(row[name]))}" for name in rewards)
             lines += [f"**{label}**: advantage {float(row['advantage']):+.3f}; {scores}", "",
                       *_quote(_text(row["completion"])), ""]
