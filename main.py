@@ -357,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
             from demo import run_demo
 
             return run_demo(demo_options(argv, training_args), train_from_argv=lambda a: run_training(*parse_args(a)))
-        if not script_args.check and any(a.split("=")[0] == "--check_samples" for a in argv):
+        if not script_args.check and any(a.split("=")[0] in ("--check_samples", "--check-samples") for a in argv):
             raise UsageError("--check_samples only applies with --check: add --check, or drop --check_samples")
         if script_args.check:
             from preflight import preflight
