@@ -622,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         where = partial_path(args.output_file or default_output_file(args)) if args and args.model_dir else \
             "the partial file"
-        print(f"interrupted: finished batches are kept in {where}; re-run the same command to resume", file=sys.stderr)
+        print(f"\ninterrupted: finished batches are kept in {where}; re-run the same command to resume", file=sys.stderr)
         return 130
     print_summary(result["summary"], args.output_file or default_output_file(args))
     return 0

@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: re-run the same command to resume from the last checkpoint", file=sys.stderr)
+        print("\ninterrupted: re-run the same command to resume from the last checkpoint", file=sys.stderr)
         return 130
     return 0
 

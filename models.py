@@ -54,6 +54,10 @@ def load_pretrained(load, name: str, flag: str, **kwargs):
         raise UsageError(f"{flag} {name} does not exist: pass a model directory or a hub id")
     if not path.exists() and not _in_hub_cache(name):
         require_hub(name, "model", flag)
+    elif not path.exists() and hub_unreachable():
+        from huggingface_hub import constants
+
+        constants.HF_HUB_OFFLINE = True  # use the cached copy: each library call would retry the hub for minutes
     if path.is_dir() and not (path / "config.json").is_file() and not (path / "tokenizer_config.json").is_file():
         held = ", ".join(sorted(p.name for p in path.iterdir())[:8]) or "nothing"
         # eval.py's --model_dir also takes a trained adapter, which eval.py recognises before loading anything.

@@ -83,9 +83,26 @@ def test_sampling_reports_pass_and_maj_at_k_reproducibly(demo_dir, tmp_path):
     again = run_eval(demo_dir, tmp_path / "b.json", **kwargs)
     summary = first["summary"]
     assert summary["num_completions"] == 16 and summary["num_problems"] == 4
-    assert 0 <= summary["maj@4"] <= summary["pass@4"] <= 1
     assert len({s["completion"] for s in first["samples"]}) > 1  # sampled, not greedy
     assert first["samples"] == again["samples"]  # seeded
+    # Recomputed from the per-sample records: pass@k = a problem has any correct sample; maj@k = the most common
+    # extracted answer (first seen wins a tie) is correct (no answer at all: wrong).
+    groups = {}
+    for s in first["samples"]:
+        groups.setdefault(s["index"], []).append(s)
+    assert all(len(g) == 4 for g in groups.values())
+    pass_at_k = sum(any(s["accuracy"] == 1.0 for s in g) for g in groups.values()) / len(groups)
+
+    def majority_is_right(group):
+        votes = [s["extracted_answer"] for s in group if s["extracted_answer"] is not None]
+        if not votes:
+            return False
+        winner = max(votes, key=lambda a: (votes.count(a), -votes.index(a)))
+        return next(s["accuracy"] for s in group if s["extracted_answer"] == winner) == 1.0
+
+    maj_at_k = sum(map(majority_is_right, groups.values())) / len(groups)
+    assert summary["pass@4"] == pytest.approx(pass_at_k)
+    assert summary["maj@4"] == pytest.approx(maj_at_k)
 
 
 def varied_lengths_file(demo_dir, tmp_path, n=16):
@@ -313,14 +330,32 @@ def test_empty_references_are_skipped_and_counted_not_graded(demo_dir, tmp_path,
     assert result["summary"]["unscored_references"] == 2 and result["summary"]["scored"] == 1
 
 
-def test_static_kv_cache_gives_the_same_greedy_tokens(demo_dir, tmp_path):
+def test_static_kv_cache_gives_the_same_greedy_tokens(demo_dir, tmp_path, monkeypatch):
     """The fast path (a static KV cache, eval.py's default on CUDA) must not change what greedy decoding says:
-    bit-identical completions on CPU in fp32, left padding and EOS included."""
+    bit-identical completions on CPU in fp32, left padding and EOS included. And it must really be taken: every
+    batch builds a transformers StaticCache (counted as generate() builds them), the dynamic run builds none."""
+    from transformers.cache_utils import StaticCache
+
+    built = []
+    real_init = StaticCache.__init__
+
+    def counting_init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        built.append(self)
+
+    monkeypatch.setattr(StaticCache, "__init__", counting_init)
     data = varied_lengths_file(demo_dir, tmp_path)  # prompts of different lengths: real left padding
     static = run_eval(demo_dir, tmp_path / "static.json", dataset_id=str(data), split="test",
                       cache_implementation="static")
+    batches = -(-len(static["samples"]) // FAST["batch_size"])
+    assert len(built) == batches, f"{len(built)} static caches for {batches} batches"
+    layers = [layer for cache in built for layer in cache.layers]
+    assert layers and all(type(layer).__name__ == "StaticLayer" and layer.is_initialized for layer in layers)
+    assert all(layer.max_cache_len >= FAST["max_completion_length"] for layer in layers)
+    built.clear()
     dynamic = run_eval(demo_dir, tmp_path / "dynamic.json", dataset_id=str(data), split="test",
                        cache_implementation="dynamic")
+    assert built == [], "the dynamic run built a static cache"
     assert static["summary"]["cache_implementation"] == "static"
     assert dynamic["summary"]["cache_implementation"] == "dynamic"
     assert [s["completion"] for s in static["samples"]] == [s["completion"] for s in dynamic["samples"]]
