@@ -168,3 +168,14 @@ def filter_by_prompt_length(dataset, tokenizer, max_prompt_length: int | None, w
     lengths = [len(ids) for ids in tokenize_prompts(dataset["prompt"], tokenizer)]
     keep = fitting_prompts(lengths, max_prompt_length, what)
     return dataset.select(keep), len(lengths) - len(keep)
+
+
+def check_split(split: str, flag: str) -> None:
+    """A split with a slice `datasets` cannot parse (`train[:abc]`), refused before anything is loaded or written."""
+    from datasets import ReadInstruction
+
+    try:
+        ReadInstruction.from_spec(split)
+    except (ValueError, AssertionError):
+        raise UsageError(f"{flag} {split!r} is not a valid split: write a name with an optional slice, e.g. train, "
+                         "train[:500], train[:10%], train[10%:20%]") from None

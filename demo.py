@@ -44,6 +44,7 @@ def run_demo(options: dict, train_from_argv) -> int:
     """The whole demo; `options` holds output_dir and seed, `train_from_argv` is main.py's training entry point
     (its argv parsed exactly as `python main.py ...` parses it, then train.train)."""
     out, seed = Path(options["output_dir"]), options["seed"]
+    check_demo_dir(out, options.get("overwrite", False))
     start = time.time()
     data_dir = write_arithmetic_data(out / "data", seed=seed)
     base_dir = build_base_model(out / "base_model", data_dir / "train.jsonl", seed=seed)
@@ -59,6 +60,25 @@ def run_demo(options: dict, train_from_argv) -> int:
     return 0
 
 
+DEMO_OUTPUTS = {"data", "base_model", "adapter", "eval_base.json", "eval_adapter.json", "eval_base_sampled.json",
+                "eval_adapter_sampled.json"}
+
+
+def check_demo_dir(out: Path, overwrite: bool) -> None:
+    """The demo rewrites data/, base_model/ and adapter/ under --output_dir: an earlier demo's output is replaced, but
+    a directory holding anything else is refused unless --overwrite_output_dir says so."""
+    from errors import UsageError
+    from runs import check_writable
+
+    check_writable(out, "--output_dir", directory=True)
+    other = sorted({p.name for p in out.iterdir()} - DEMO_OUTPUTS) if out.is_dir() else []
+    if other and not overwrite:
+        raise UsageError(f"--output_dir {out} already holds files that are not the demo's ({', '.join(other[:4])}): "
+                         "choose a new or empty --output_dir, or pass --overwrite_output_dir to write the demo there")
+    if out.is_dir() and any(out.iterdir()):
+        print(f"[demo] replacing the earlier demo output in {out}")
+
+
 def grpo_argv(base_dir: Path, data_dir: Path, adapter_dir: Path, seed: int, max_steps: int = GRPO_STEPS) -> list[str]:
     """The demo's `python main.py ...` command line: the same path, options and rewards as a real run, with held-out
     evaluation on the validation split (never the test split: it picks the adapter that is kept)."""
@@ -70,7 +90,8 @@ def grpo_argv(base_dir: Path, data_dir: Path, adapter_dir: Path, seed: int, max_
         "--max_prompt_length", "256", "--lora_r", "16", "--lora_alpha", "32", "--lora_dropout", "0",
         "--lora_target_modules", "all-linear", "--gradient_checkpointing", "false", "--seed", str(seed),
         "--logging_steps", "10", "--save_steps", "100", "--report_to", "none", "--system_prompt", DEMO_SYSTEM_PROMPT,
-        "--eval_dataset_id", str(data_dir / "val.jsonl"), "--eval_steps", "20", "--eval_max_samples", "128",
+        "--eval_dataset_id", str(data_dir / "val.jsonl"), "--eval_split", "validation", "--eval_steps", "20",
+        "--eval_max_samples", "128",
     ]
 
 

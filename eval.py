@@ -1,6 +1,7 @@
 """Evaluate a GRPO run (or any chat model) on a math split: batched generation, the training rewards, resumable JSON.
 
     python eval.py --model_dir ckpts/grpo --dataset_id AI-MO/NuminaMath-TIR --split "test[:5%]"
+    python eval.py --model_dir ckpts/grpo --dataset_id data/test.jsonl    # a local file: all of it
     python eval.py --model_dir ckpts/grpo --baseline                # the run's base model, same prompts and rewards
     python eval.py --model_dir Qwen/Qwen2.5-0.5B-Instruct           # any plain model: a baseline
     python eval.py --model_dir ckpts/grpo --num_samples 8 --temperature 0.7   # pass@8 and maj@8
@@ -12,9 +13,13 @@ most one batch: re-running the same command resumes, then writes `--output_file`
 """
 from __future__ import annotations
 
+import argparse
+import difflib
 import hashlib
 import json
+import os
 import re
+import shlex
 import sys
 import time
 from collections import Counter
@@ -32,10 +37,11 @@ from tqdm.auto import tqdm
 from transformers import GenerationConfig, HfArgumentParser
 
 import reward
-from data_utils import DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT, fitting_prompts, load_prompt_dataset, tokenize_prompts
+from data_utils import (DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT, check_split, fitting_prompts, load_prompt_dataset,
+                        tokenize_prompts)
 from errors import UsageError, first_line
-from models import kv_cache, load_chat_tokenizer, load_for_generation, looks_local
-from runs import read_json, read_run_config, write_atomically
+from models import adapter_base, kv_cache, load_chat_tokenizer, load_for_generation, looks_local
+from runs import check_writable, read_json, read_run_config, write_atomically
 
 TIMING_KEYS = ("wall_time_s", "generation_time_s", "tokens_per_second")  # the only summary fields a rerun changes
 
@@ -52,8 +58,9 @@ class EvalArguments:
     dataset_id: str = field(default="AI-MO/NuminaMath-TIR", metadata={
         "help": "Hub data set id, or a local .json/.jsonl/.parquet/.csv file or directory."})
     dataset_config: str | None = field(default=None, metadata={"help": "Hub data set configuration name, if any."})
-    split: str = field(default="test[:5%]", metadata={
-        "help": "Split, slicing allowed: 'test', 'test[:5%%]', 'train[:20]'."})
+    split: str | None = field(default=None, metadata={
+        "help": "Split, slicing allowed: 'test', 'test[:5%%]', 'train[:20]'; default: 'test[:5%%]' of a hub data "
+                "set, all of a local file or directory ('test')."})
     prompt_column: str | None = field(default=None, metadata={
         "help": "Column holding the problem; default: the run's (run_config.json), else 'problem'."})
     solution_column: str | None = field(default=None, metadata={
@@ -162,18 +169,26 @@ def resolve_settings(args: EvalArguments) -> EvalSettings:
                          "directory or hub id for a baseline")
     check_exists(args.model_dir, "--model_dir")
     model_dir = Path(args.model_dir).expanduser()
-    adapter_config = read_json(model_dir / "adapter_config.json")  # {} for a plain model or a hub id
+    recorded_base = adapter_base(args.model_dir)  # None for a plain model or a hub id
+    adapter_config = read_json(model_dir / "adapter_config.json") if recorded_base is not None else {}
     run = read_run_config(model_dir) if adapter_config else {}
     if adapter_config:
-        base = args.base_model or adapter_config.get("base_model_name_or_path")
+        base = args.base_model or recorded_base
         if not base or (looks_local(base) and not Path(base).expanduser().exists()):
             raise UsageError(f"base model {base!r} of adapter {args.model_dir} cannot be found (moved, or trained "
                              "elsewhere): pass its location with --base_model path/to/base_model")
+        if adapter_base(base) is not None:  # loading it as a model would stack two adapters: a wrong accuracy
+            flag = "--base_model" if args.base_model else f"base_model_name_or_path in {args.model_dir}"
+            raise UsageError(f"{flag} {base} is itself an adapter directory, not a base model: pass --base_model the "
+                             f"model the adapters were trained on (the base_model_name_or_path in "
+                             f"{Path(base) / 'adapter_config.json'})")
     elif args.base_model or args.baseline:
         raise UsageError(f"{args.model_dir} is not an adapter directory (no adapter_config.json): --base_model and "
                          "--baseline only apply to a trained adapter; to evaluate a plain model just pass --model_dir")
     else:
         base = args.model_dir
+    split = split_of(args)
+    check_split(split, "--split")
     inherited, sources = inherit(args, run)
     reward.resolve_reward_funcs(list(inherited["reward_funcs"]), list(inherited["reward_weights"]),
                                 max_completion_length=args.max_completion_length)
@@ -198,12 +213,17 @@ def resolve_settings(args: EvalArguments) -> EvalSettings:
         model_dir=absolute(args.model_dir), adapter=absolute(args.model_dir) if with_adapter else None,
         adapter_sha256=weights_digest(model_dir) if with_adapter else None,
         base_model=absolute(base), tokenizer=absolute(args.tokenizer or base),
-        dataset_id=absolute(args.dataset_id), dataset_config=args.dataset_config, split=args.split,
+        dataset_id=absolute(args.dataset_id), dataset_config=args.dataset_config, split=split,
         **inherited, max_samples=args.max_samples, max_completion_length=args.max_completion_length, num_samples=args.num_samples,
         temperature=temperature, top_p=args.top_p, seed=args.seed, batch_size=args.batch_size,
         backend="vllm" if args.use_vllm else "transformers", sources=sources,
         cache_implementation=kv_cache(args.cache_implementation, args.use_vllm))
     return settings
+
+
+def split_of(args: EvalArguments) -> str:
+    """--split, else all of a local file or directory (it is one split), else a hub data set's first 5% of 'test'."""
+    return args.split or ("test" if Path(args.dataset_id).expanduser().exists() else "test[:5%]")
 
 
 def default_output_file(args: EvalArguments) -> str:
@@ -212,16 +232,22 @@ def default_output_file(args: EvalArguments) -> str:
     model_dir = Path(args.model_dir).expanduser()
     is_adapter = (model_dir / "adapter_config.json").is_file()
     mode = "baseline" if args.baseline else "adapter" if is_adapter else "model"
-    parts = model_dir.parts[-2:] if model_dir.name.startswith("checkpoint-") else model_dir.parts[-1:]
-    data = Path(args.dataset_id).stem if Path(args.dataset_id).expanduser().exists() else args.dataset_id.split("/")[-1]
+    inside_run = model_dir.name.startswith("checkpoint-") or model_dir.name in ("final", "best")
+    parts = model_dir.parts[-2:] if inside_run else model_dir.parts[-1:]
+    local = Path(args.dataset_id).expanduser().exists()
+    data = Path(args.dataset_id).stem if local else args.dataset_id.split("/")[-1]
+    split = split_of(args)
     slug = lambda text: re.sub(r"[^A-Za-z0-9.=-]+", "_", text.replace("%", "pct")).strip("_")  # noqa: E731
-    return f"results/{slug('-'.join(parts))}__{mode}__{slug(data)}_{slug(args.split)}.json"
+    return f"results/{slug('-'.join(parts))}__{mode}__{slug(data)}_{slug(split)}.json"
 
 
 def check_exists(name: str, flag: str) -> None:
     if looks_local(name) and not Path(name).expanduser().exists():
-        raise UsageError(f"{flag} {name} does not exist: pass a trained adapter directory (e.g. ckpts/grpo), or a "
-                         "base model directory or hub id")
+        # Name runs that do exist: an example path ("e.g. ckpts/grpo") would send the user to the path just missed.
+        runs = sorted(str(p.parent) for p in Path("ckpts").glob("*/adapter_config.json"))[:4]
+        found = f" (trained adapters here: {', '.join(runs)})" if runs else ""
+        raise UsageError(f"{flag} {name} does not exist: pass a trained adapter directory{found}, or a base model "
+                         "directory or hub id")
 
 
 def absolute(name: str | None) -> str | None:
@@ -425,7 +451,7 @@ def summarize(settings: EvalSettings, samples: list[dict], num_problems: int, sk
         "skipped_prompts": skipped,
         "num_completions": len(samples),
         "accuracy": mean(scored),
-        "correct": sum(scored),
+        "correct": int(sum(scored)) if float(sum(scored)).is_integer() else sum(scored),  # a count, not 20.0
         "scored": len(scored),  # completions whose reference could be parsed
         "unscored_references": len({s["index"] for s in samples if s["accuracy"] is None}),
         "format_mean": mean(s["format"] for s in samples),
@@ -516,6 +542,7 @@ def evaluate(args: EvalArguments) -> dict:
     start = time.time()
     settings = resolve_settings(args)
     output_file = args.output_file or default_output_file(args)
+    check_writable(Path(output_file), "--output_file", directory=False)  # not after the whole evaluation
     check_output_file(Path(output_file), settings, args.overwrite)
     funcs = reward_functions(settings)
     tokenizer = load_tokenizer(settings)
@@ -594,17 +621,61 @@ def print_summary(summary: dict, output_file: str) -> None:
     print(f"accuracy: {accuracy} ({summary['correct']:g}/{summary['scored']})")
 
 
-def parse_args(argv: list[str] | None) -> EvalArguments:
-    parser = HfArgumentParser(EvalArguments)
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option; the examples in the description keep their lines."""
+
+
+def make_parser() -> HfArgumentParser:
+    # allow_abbrev off: a misspelled option gets "did you mean" instead of silently matching a longer one.
+    parser = HfArgumentParser(EvalArguments, allow_abbrev=False, formatter_class=HelpFormatter,
+                              usage="python eval.py --model_dir DIR [options]",
+                              description=__doc__.split("\n\nEvaluation scores")[0])
 
     def error(message):  # argparse would print usage plus the message and exit; we want one line
         raise UsageError(f"{message} (see python eval.py --help)")
 
     parser.error = error
+    return parser
+
+
+def option_names(parser) -> list[str]:
+    return [opt for action in parser._actions for opt in action.option_strings if opt.startswith("--")]
+
+
+def suggest(parser, flag: str) -> str:
+    close = difflib.get_close_matches("--" + flag.lstrip("-").split("=")[0], option_names(parser), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def environment_options(parser, environ) -> list[str]:
+    """eval.sh's variables as options: each upper-case option name set in the environment (SPLIT, NUM_SAMPLES,
+    TEMPERATURE, any option eval.py has) becomes `--name value`; a list option takes space-separated values."""
+    argv = []
+    for action in parser._actions:
+        names = [opt for opt in action.option_strings if opt.startswith("--")]
+        if not names or action.dest == "help":
+            continue
+        value = environ.get(names[0][2:].upper())
+        if value:
+            argv += [names[0], *(value.split() if action.nargs in ("+", "*") else [value])]
+    return argv
+
+
+def parse_args(argv: list[str] | None) -> EvalArguments:
+    parser = make_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if os.environ.get("EVAL_SH") == "1":  # run by eval.sh: the environment's options first, so flags win
+        from_env = environment_options(parser, os.environ)
+        print("eval.sh: " + (shlex.join(from_env) if from_env else "no options from the environment"))
+        argv = from_env + argv
     try:
-        (args,) = parser.parse_args_into_dataclasses(args=argv)
-    except ValueError as err:  # e.g. "Some specified arguments are not used by the HfArgumentParser"
+        args, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    except ValueError as err:  # a value the dataclass refuses
         raise UsageError(first_line(err)) from None
+    if unknown:
+        flag = next((a for a in unknown if a.startswith("-")), unknown[0])
+        raise UsageError(f"unknown option {flag}{suggest(parser, flag)} (see python eval.py --help)" if
+                         flag.startswith("-") else f"unexpected argument {flag!r} (see python eval.py --help)")
     return args
 
 

@@ -86,7 +86,8 @@ class ScriptArguments:
     demo: bool = field(
         default=False,
         metadata={"help": "Offline demo: build a tiny model and synthetic data under --output_dir (default "
-                  "ckpts/demo), evaluate, train with GRPO+LoRA, evaluate again. Takes --output_dir, --seed."},
+                  "ckpts/demo), evaluate, train with GRPO+LoRA, evaluate again. Takes --output_dir, --seed, "
+                  "--overwrite_output_dir (to write into a directory holding other files)."},
     )
 
 
@@ -181,6 +182,9 @@ def config_problems(args) -> list[str]:
         if value is not None and value < low or (name == "--learning_rate" and value <= 0):
             problems.append(f"{name} {value} is out of range: it must be {'positive' if low == 0 else f'at least {low}'}"
                             + (" (GRPO compares completions within a group)" if name == "--num_generations" else ""))
+    if (args.max_steps or 0) <= 0 and (args.num_train_epochs or 0) <= 0:  # would save an untrained adapter as finished
+        problems.append(f"--max_steps {args.max_steps} with --num_train_epochs {args.num_train_epochs} trains nothing: "
+                        "pass --max_steps N (N > 0), or --num_train_epochs above 0 with --max_steps -1")
     return problems
 
 
@@ -381,14 +385,15 @@ def run_training(script_args, training_args, model_args):
 
 
 def demo_options(argv: list[str], training_args) -> dict:
-    """--demo takes --output_dir and --seed; any other option would be silently ignored, so it is refused."""
+    """--demo takes --output_dir, --seed and --overwrite_output_dir; any other option would be silently ignored, so it
+    is refused."""
     given = {a.split("=")[0] for a in argv if a.startswith("--")} - {"--demo"}
-    extra = sorted(given - {"--output_dir", "--seed"})
+    extra = sorted(given - {"--output_dir", "--seed", "--overwrite_output_dir"})
     if extra:
-        raise UsageError(f"--demo takes only --output_dir and --seed, not {', '.join(extra)}: the demo chooses its own "
+        raise UsageError(f"--demo takes only --output_dir and --seed (and --overwrite_output_dir), not {', '.join(extra)}: the demo chooses its own "
                          "settings (run main.py without --demo to train with yours)")
     return {"output_dir": training_args.output_dir if "--output_dir" in given else "ckpts/demo",
-            "seed": training_args.seed}
+            "seed": training_args.seed, "overwrite": "--overwrite_output_dir" in given}
 
 
 if __name__ == "__main__":

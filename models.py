@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import os
 import warnings
 from pathlib import Path
@@ -205,6 +206,37 @@ def lora_config(model_args):
     if config is not None and config.target_modules in ({"all-linear"}, ["all-linear"]):
         config.target_modules = "all-linear"
     return config
+
+
+def adapter_base(name: str | None) -> str | None:
+    """The base model that a LoRA adapter directory names (base_model_name_or_path in its adapter_config.json); None
+    when `name` is not an adapter directory (a model directory or a hub id)."""
+    config = Path(name).expanduser() / "adapter_config.json" if name else None
+    if config is None or not config.is_file():
+        return None
+    try:
+        base = json.loads(config.read_text()).get("base_model_name_or_path")
+    except (OSError, ValueError, AttributeError):
+        raise UsageError(f"{config} is damaged (not a JSON object): restore it from the run's final/ or best/ "
+                         "folder or a checkpoint-N/ copy, or retrain") from None
+    return str(base or "")
+
+
+def check_target_modules(model, target_modules) -> None:
+    """LoRA --lora_target_modules that the model does not have: one line naming the modules it has (PEFT would
+    raise deep inside the trainer, after the output directory was prepared)."""
+    if not target_modules or isinstance(target_modules, str):  # None: PEFT's default; "all-linear": a shorthand
+        return
+    import torch
+
+    keys = [name for name, _ in model.named_modules()]
+    linear = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                     if isinstance(module, torch.nn.Linear) or type(module).__name__ in ("Linear4bit", "Linear8bitLt")})
+    # PEFT's rule for a list: a module matches when its name is the entry or ends with "." + the entry
+    missing = [m for m in target_modules if not any(key == m or key.endswith("." + m) for key in keys)]
+    if missing:
+        raise UsageError(f"--lora_target_modules {' '.join(missing)}: the model has no such module; its linear "
+                         f"modules are {' '.join(linear)} (or pass all-linear)")
 
 
 def load_for_generation(base_model: str, adapter: str | None, flag: str, device: str | None = None):

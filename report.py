@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from errors import UsageError
-from runs import checkpoint_step, read_json, read_run_config, write_atomically
+from runs import check_writable, checkpoint_step, last_complete_checkpoint, read_json, read_run_config, write_atomically
 
 REPORT_DIR = "report"
 SAMPLES_FILE = "samples.md"  # <dir>/report/samples.md: what the model wrote, held out and in training
 SAMPLE_PROBLEMS = 3  # held-out problems in samples.md: the first ones of the held-out set, the same at every step
 SAMPLE_STEPS = 3  # logged training steps whose best and worst completion samples.md shows: first, middle and last
+RUN_OUTCOME = ("finished", "best_step", "best_accuracy", "final_step", "wall_time_s")  # written when a run ends
 EVAL_KEYS = ("eval/accuracy", "eval/format", "eval/completion_length", "eval/truncated_fraction")
 DIAGNOSTICS = {"diagnostics/answer_extracted_fraction": "answer extracted (fraction)",
                "diagnostics/unparseable_references": "unparseable references (per reward call)",
@@ -85,7 +86,15 @@ def find_trainer_state(directory: Path) -> Path:
     candidates = [directory / "trainer_state.json", *directory.glob("checkpoint-*/trainer_state.json"),
                   directory / "final" / "trainer_state.json"]
     readable = [(read_json(path).get("global_step"), path) for path in candidates if path.is_file()]
+    damaged = [path for step, path in readable if not isinstance(step, int)]
     readable = [(step, path) for step, path in readable if isinstance(step, int)]
+    own = directory / "trainer_state.json"
+    if own in damaged:  # the finished run's own record: falling back to a checkpoint would report fewer steps
+        raise UsageError(f"{own} is damaged (not a complete trainer state): restore it, or delete it to report "
+                         "from the newest complete checkpoint-N/")
+    if damaged and not readable:
+        raise UsageError(f"{damaged[0]} is damaged (not a complete trainer state) and no other checkpoint is "
+                         "complete: re-run training with the same command to save a new checkpoint")
     if not readable:
         raise UsageError(f"no trainer_state.json in {directory} or its checkpoint-N/ directories: point report.py at a "
                          "training --output_dir that has saved at least one checkpoint (see --save_steps)")
@@ -99,7 +108,10 @@ def load_run(output_dir: str | Path) -> Run:
         raise UsageError(f"{directory} is not a directory: pass a training --output_dir or one of its checkpoint-N "
                          "directories")
     state_path = find_trainer_state(directory)
-    run = Run(directory, state_path, read_json(state_path), read_run_config(directory))
+    config = read_run_config(directory)
+    if checkpoint_step(directory) is not None:  # a checkpoint has its own step; the run's outcome is not its own
+        config = {k: v for k, v in config.items() if k not in RUN_OUTCOME}
+    run = Run(directory, state_path, read_json(state_path), config)
     if not any(_number(entry.get("reward")) is not None or _eval_entry(entry) for entry in run.history):
         raise UsageError(f"{state_path} has no logged training steps yet: run report.py again after the first "
                          "--logging_steps steps have been saved in a checkpoint")
@@ -368,12 +380,24 @@ def _figure(panels: list, path: Path, heading: str) -> None:
     os.replace(tmp, path)
 
 
+def run_title(run: Run) -> str:
+    """The run's own folder (with its checkpoint), and the base model when it is a hub id: a local base's folder
+    name (the demo's 'base_model') says nothing about the run."""
+    directory = run.directory.resolve()
+    name = f"{directory.parent.name}/{directory.name}" if checkpoint_step(directory) is not None else directory.name
+    base = run.config.get("model_id")
+    return f"{name} (base {base})" if is_hub_id(base) else name
+
+
+def is_hub_id(name) -> bool:
+    return isinstance(name, str) and name.count("/") == 1 and not Path(name).expanduser().exists()
+
+
 def write_plots(run: Run, report_dir: Path) -> list[Path]:
     """The report's PNGs; a figure with nothing to show (no held-out data, say) is not written, and an older copy of
     it is removed so the report never mixes two runs."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    name = Path(str(run.config.get("model_id") or run.directory.resolve())).name
-    figures = {"rewards.png": (_rewards_panels, f"Rewards during training: {name}"),
+    figures = {"rewards.png": (_rewards_panels, f"Rewards during training: {run_title(run)}"),
                "heldout.png": (_heldout_panels, "Held-out evaluation"),
                "completions.png": (_completions_panels, "Completions"),
                "training.png": (_training_panels, "Optimisation")}
@@ -514,6 +538,14 @@ def _fmt(value, digits: int = 3) -> str:
     return f"{number:.{digits}f}" if abs(number) >= 10 ** -digits or number == 0 else f"{number:.2e}"
 
 
+COUNT_OPTIONS = ("eval_steps", "logging_steps", "save_steps", "warmup_steps", "num_train_epochs")
+
+
+def _count(name: str, value):
+    """Step counts that transformers stores as floats (eval_steps 20.0) shown as the whole numbers they are."""
+    return int(value) if name in COUNT_OPTIONS and isinstance(value, float) and value.is_integer() else value
+
+
 def duration(seconds) -> str:
     seconds = _number(seconds)
     if seconds is None:
@@ -545,10 +577,44 @@ KEY_OPTIONS = ("learning_rate", "max_steps", "num_train_epochs", "per_device_tra
                "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "eval_steps", "eval_max_samples")
 
 
+def adapter_dir(run: Run) -> Path | None:
+    """What a user loads from this run: the directory itself when it is a finished run, a checkpoint or holds an
+    adapter (or model), else the newest complete checkpoint (a run interrupted or still training), else None."""
+    if run.finished or checkpoint_step(run.directory) is not None or any(
+            (run.directory / name).is_file() for name in ("adapter_model.safetensors", "adapter_model.bin",
+                                                          "model.safetensors")):
+        return run.directory
+    newest = last_complete_checkpoint(run.directory)
+    return Path(newest) if newest else None
+
+
+def never_beat_start(run: Run) -> bool:
+    """Held-out accuracy never rose above step 0's, so the adapter kept in the directory is step 0's."""
+    best, final = run.config.get("best_step"), run.config.get("final_step")
+    return best == 0 and final not in (None, 0)
+
+
+def start_name(run: Run) -> str:
+    init = run.config.get("init_adapter")
+    return f"the adapter it continued ({init})" if init else "the base model"
+
+
 def _which_adapter(run: Run) -> str:
     best, final = run.config.get("best_step"), run.config.get("final_step")
-    if checkpoint_step(run.directory) is not None or best is None:
+    loadable = adapter_dir(run)
+    if checkpoint_step(run.directory) is not None:
+        return f"The adapter in this directory is the checkpoint at step {run.step}."
+    if loadable is None:
+        return "This directory holds no adapter yet: no checkpoint is complete."
+    if loadable != run.directory:
+        return (f"This directory holds no final adapter yet, only checkpoints: the newest complete one, "
+                f"`{loadable.name}/`, is what the loading snippet and the eval command below use (re-run the training "
+                "command to resume).")
+    if best is None:
         return f"The adapter in this directory is the one at step {run.step}."
+    if never_beat_start(run):
+        return (f"Training never beat {start_name(run)} on the held-out set, so the adapter in this directory is "
+                f"step 0's; the final adapter (step {final}) is in `final/`.")
     if final is None or best == final:
         return f"The adapter in this directory is the final one (step {best}), which is also the best on held-out data."
     return (f"The adapter in this directory is the **best** on held-out accuracy (step {best}); the **final** adapter "
@@ -624,6 +690,9 @@ def _eval_command(run: Run, model_dir: str) -> str:
     limit = run.config.get("max_completion_length")
     if limit:
         parts += ["--max_completion_length", str(limit)]
+    samples = _option(run, "eval_max_samples")
+    if run.config.get("eval_dataset_id") and samples:  # the logged figure scored the first N held-out problems
+        parts += ["--max_samples", str(samples)]
     for flag in ("eval_prompt_column", "eval_solution_column"):
         value = _option(run, flag)
         if value:
@@ -659,8 +728,7 @@ def model_card(run: Run, plots: list[Path], model_dir: str) -> str:
     base = config.get("model_id") or _option(run, "model_name_or_path") or "not recorded"
     names = config.get("reward_funcs") or [short_name(k) for k in run.reward_keys]
     weights = config.get("reward_weights") or [1.0] * len(names)
-    remote_base = isinstance(base, str) and base.count("/") == 1 and not Path(base).expanduser().exists()
-    front = ["---", "library_name: peft", *([f"base_model: {base}"] if remote_base else []),
+    front = ["---", "library_name: peft", *([f"base_model: {base}"] if is_hub_id(base) else []),
              "pipeline_tag: text-generation", "tags:", "- grpo", "- lora", "- trl", "- math", "---", ""]
     command = config.get("command")
     options = [(name, _option(run, name)) for name in KEY_OPTIONS]
@@ -691,6 +759,7 @@ def model_card(run: Run, plots: list[Path], model_dir: str) -> str:
         "## Training",
         "",
         f"- **Base model:** `{base}`",
+        *([f"- **Continued from adapter:** `{config['init_adapter']}`"] if config.get("init_adapter") else []),
         f"- **Data:** `{config.get('dataset_id', 'not recorded')}`, split `{config.get('dataset_split', '?')}`",
         "- **Rewards (weight):** " + ", ".join(f"`{n}` ({w:g})" for n, w in zip(names, weights)),
         f"- **Steps:** {run.step}" + (f" of {run.max_steps}" if run.max_steps else "")
@@ -706,7 +775,7 @@ def model_card(run: Run, plots: list[Path], model_dir: str) -> str:
               "```", ""]
     if options:
         lines += ["| option | value |", "|---|---|"]
-        lines += [f"| `{name}` | `{value}` |" for name, value in options]
+        lines += [f"| `{name}` | `{_count(name, value)}` |" for name, value in options]
         lines.append("")
     lines += ["## Use", "", "Load the adapter with PEFT:", "", "```python", _peft_snippet(run, model_dir), "```", "",
               "Evaluate it on held-out problems with this project's `eval.py` (greedy, with the run's prompt and "
@@ -730,9 +799,13 @@ def write_report(output_dir: str | Path) -> Path:
     TRL writes its own card to the run's --output_dir at every checkpoint save, so call this after the last save."""
     run = load_run(output_dir)
     report_dir = run.directory / REPORT_DIR
+    check_writable(report_dir, "report directory", directory=True)
+    check_writable(run.directory / "README.md", "model card", directory=False)
     plots = write_plots(run, report_dir)
     write_atomically(report_dir / SAMPLES_FILE, samples_markdown(run))
-    write_atomically(run.directory / "README.md", model_card(run, plots, str(output_dir)))
+    loadable = adapter_dir(run)
+    model_dir = str(Path(output_dir) / loadable.name) if loadable not in (None, run.directory) else str(output_dir)
+    write_atomically(run.directory / "README.md", model_card(run, plots, model_dir))
     return report_dir
 
 
@@ -744,7 +817,15 @@ def end_of_run_summary(output_dir: str | Path) -> str:
     wall = wall_time(run)
     lines.append(run.progress[0].upper() + run.progress[1:] + (f" in {duration(wall)}" if wall is not None else ""))
     best, final = config.get("best_step"), config.get("final_step")
-    if best is not None and final is not None and best != final:
+    loadable = adapter_dir(run)
+    if loadable is None:
+        lines.append("  adapter:  none yet (no complete checkpoint)")
+    elif loadable != run.directory:
+        lines.append(f"  adapter:  no final adapter yet; newest checkpoint: {Path(output_dir) / loadable.name}")
+    elif never_beat_start(run):
+        lines.append(f"  adapter:  {output_dir}  (training never beat {start_name(run)} on the held-out set: this is "
+                     f"step 0's adapter; the final adapter, step {final}, is in {Path(output_dir) / 'final'})")
+    elif best is not None and final is not None and best != final:
         lines.append(f"  adapter:  {output_dir}  (best held-out accuracy, step {best}; final adapter, step {final}: "
                      f"{Path(output_dir) / 'final'})")
     else:

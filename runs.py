@@ -1,10 +1,13 @@
 """A run's records on disk: `run_config.json` (what a run was, read back by eval.py and report.py), atomic writes,
-and which checkpoints are complete. Shared by train.py, eval.py and report.py; imports nothing of ours but errors."""
+writable output paths, and which checkpoints are complete. Shared by train.py, eval.py and report.py; imports nothing
+of ours but errors."""
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+
+from errors import UsageError
 
 RUN_CONFIG = "run_config.json"
 
@@ -31,17 +34,56 @@ def write_json(path: Path, value) -> None:
     write_atomically(path, json.dumps(value, indent=2, default=str))
 
 
+def read_record(path: Path, fix: str) -> dict:
+    """The JSON object in `path`, {} when there is no such file; a damaged one is a UsageError that names it and
+    says `fix` (read as {}, a run record would silently lose its prompt settings or its 'finished' mark)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text())
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise UsageError(f"{path} is damaged (not a JSON object): {fix}")
+    return value
+
+
+RUN_CONFIG_FIX = ("restore it from a copy; without one, eval.py needs the run's settings as flags (--system_prompt, "
+                  "--reward_funcs, ...) and main.py --overwrite_output_dir trains the run afresh")
+
+
 def read_run_config(model_dir: Path) -> dict:
-    """The run_config.json of a run directory, or of the run a `checkpoint-N` directory belongs to; {} if none."""
+    """The run_config.json of a run directory, or of the run a `checkpoint-N`, `final` or `best` directory belongs
+    to; {} if none."""
     model_dir = Path(model_dir).expanduser()
-    run = read_json(model_dir / RUN_CONFIG)
-    if not run and model_dir.name.startswith("checkpoint-"):
-        run = read_json(model_dir.parent / RUN_CONFIG)
+    run = read_record(model_dir / RUN_CONFIG, RUN_CONFIG_FIX)
+    if not run and (model_dir.name.startswith("checkpoint-") or model_dir.name in ("final", "best")):
+        run = read_record(model_dir.parent / RUN_CONFIG, RUN_CONFIG_FIX)
     return run
 
 
 def is_finished_run(output_dir: Path) -> bool:
-    return bool(read_json(Path(output_dir) / RUN_CONFIG).get("finished", False))
+    return bool(read_record(Path(output_dir) / RUN_CONFIG, RUN_CONFIG_FIX).get("finished", False))
+
+
+def check_writable(path: Path, flag: str, directory: bool) -> None:
+    """Refuse, before any long work, an output path that cannot be written: a file where a directory is expected
+    (or the reverse), a path below a file, or a read-only directory."""
+    path = Path(path).expanduser()
+    if path.is_dir() and not directory:
+        raise UsageError(f"{flag} {path} is a directory: pass a file path, e.g. {path / 'result.json'}")
+    if path.exists() and not path.is_dir() and directory:
+        raise UsageError(f"{flag} {path} is a file, not a directory: choose another {flag}")
+    where = path if directory and path.is_dir() else path.parent
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        raise UsageError(f"{flag} {path} cannot be created: {where} is a file, not a directory")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path} cannot be written: no write permission in {where}; choose another {flag}")
 
 
 def checkpoint_step(path: Path) -> int | None:

@@ -12,11 +12,13 @@ import time
 from pathlib import Path
 
 import reward
-from data_utils import filter_by_prompt_length, load_prompt_dataset
+from data_utils import check_split, filter_by_prompt_length, load_prompt_dataset
 from distributed import is_main_process, main_print, world_size
 from errors import UsageError
-from models import choose_gradient_checkpointing, load_chat_tokenizer, load_policy, lora_config
-from runs import RUN_CONFIG, is_finished_run, last_complete_checkpoint, package_versions, write_json
+from models import (adapter_base, check_target_modules, choose_gradient_checkpointing, load_chat_tokenizer,
+                    load_policy, looks_local, lora_config)
+from runs import (RUN_CONFIG, check_writable, is_finished_run, last_complete_checkpoint, package_versions,
+                  read_json, read_run_config, write_json)
 
 USER_TENSORBOARD_DIR = os.environ.get("TENSORBOARD_LOGGING_DIR")  # as the process started, before any run set it
 
@@ -24,15 +26,21 @@ USER_TENSORBOARD_DIR = os.environ.get("TENSORBOARD_LOGGING_DIR")  # as the proce
 def train(script_args, training_args, model_args) -> Path:
     """Train and save; returns the output directory. Raises UsageError for anything the user can fix."""
     started = time.time()
+    output_dir = Path(training_args.output_dir)
+    check_writable(output_dir, "--output_dir", directory=True)  # before any long work, not after it
+    check_split(script_args.dataset_split, "--dataset_split")
+    if script_args.eval_dataset_id:
+        check_split(script_args.eval_split, "--eval_split")
     reward_funcs = reward.resolve_reward_funcs(
         script_args.reward_funcs, training_args.reward_weights,
         max_completion_length=training_args.max_completion_length, overlong_buffer=script_args.overlong_buffer)
-    output_dir = Path(training_args.output_dir)
+    init_adapter = continued_adapter(model_args)
+    # Recorded in adapter_config.json and run_config.json: absolute paths let eval.py and report.py find the base
+    # and the data from any directory.
+    model_args.model_name_or_path = absolute(model_args.model_name_or_path)
+    script_args.dataset_id = absolute(script_args.dataset_id)
+    script_args.eval_dataset_id = absolute(script_args.eval_dataset_id)
     resume = prepare_output_dir(output_dir, training_args, script_args.overwrite_output_dir)
-
-    if Path(model_args.model_name_or_path).expanduser().exists():
-        # Recorded in adapter_config.json: an absolute path lets eval.py find the base from any directory.
-        model_args.model_name_or_path = str(Path(model_args.model_name_or_path).expanduser().resolve())
     tokenizer = load_chat_tokenizer(model_args.model_name_or_path, "--model_id", revision=model_args.model_revision)
     dataset = load_training_prompts(script_args, tokenizer)
     held_out = held_out_eval(script_args, training_args, model_args, tokenizer)
@@ -47,6 +55,14 @@ def train(script_args, training_args, model_args) -> Path:
     from callbacks import ReadableProgress, RunDoctor
 
     model = load_policy(model_args, training_args)
+    peft_config = lora_config(model_args)
+    if peft_config is not None and not init_adapter:
+        check_target_modules(model, peft_config.target_modules)
+    if resume:
+        check_checkpoint_belongs(Path(resume), model, peft_config, script_args, training_args, model_args)
+    if init_adapter:
+        model = load_trainable_adapter(model, init_adapter)
+        peft_config = None  # TRL trains the PeftModel's own adapter; a config would stack a second one
     checkpointing = choose_gradient_checkpointing(model, model_args, training_args)
     trainer = GRPOTrainer(
         model=model,
@@ -54,7 +70,7 @@ def train(script_args, training_args, model_args) -> Path:
         args=training_args,
         train_dataset=dataset,
         processing_class=tokenizer,  # without it TRL loads a tokenizer that may lack the chat template
-        peft_config=lora_config(model_args),
+        peft_config=peft_config,
     )
     if trainer.pop_callback(ProgressCallback):  # absent with --disable_tqdm
         trainer.add_callback(ReadableProgress())
@@ -69,8 +85,10 @@ def train(script_args, training_args, model_args) -> Path:
     speed = {"gradient_checkpointing": f"{training_args.gradient_checkpointing} ({checkpointing})",
              "cache_implementation": training_args.cache_implementation or "dynamic"}
     main_print("speed settings: " + ", ".join(f"{k}={v}" for k, v in speed.items()))
+    earlier = time_before(resume)
+    start = {"init_adapter": init_adapter, "started_at": started - earlier}
     save_run_config(script_args, training_args, model_args, finished=False, speed_settings=speed,
-                    health=doctor.warnings)
+                    health=doctor.warnings, **start)
     trainer.train(resume_from_checkpoint=resume)
 
     trainer.save_model(str(output_dir))  # every rank takes part: ZeRO-3 gathers the sharded adapter here
@@ -78,8 +96,9 @@ def train(script_args, training_args, model_args) -> Path:
         return output_dir
     tokenizer.save_pretrained(str(output_dir))
     trainer.save_state()  # the run's own trainer_state.json, with the final entry, for the report
-    outcome = {"speed_settings": speed, "final_step": trainer.state.global_step,
-               "wall_time_s": round(time.time() - started, 1), "health": doctor.warnings}
+    outcome = {"speed_settings": speed, "final_step": trainer.state.global_step, **start,
+               "wall_time_s": round(time.time() - started + earlier, 1),  # with the time before a resume
+               "health": doctor.warnings}
     if held_out:
         outcome.update(held_out.keep_best(output_dir))
     save_run_config(script_args, training_args, model_args, finished=True, **outcome)
@@ -88,6 +107,122 @@ def train(script_args, training_args, model_args) -> Path:
     report.write_report(output_dir)  # after the last save: TRL writes its own README.md model card when saving
     print(report.end_of_run_summary(output_dir))
     return output_dir
+
+
+def absolute(name: str | None) -> str | None:
+    """A local path made absolute (run_config.json then points to it from any directory); a hub id as it is."""
+    path = Path(name).expanduser() if name else None
+    return str(path.resolve()) if path is not None and path.exists() else name
+
+
+def continued_adapter(model_args) -> str | None:
+    """`--model_id <a trained adapter directory>` continues training that adapter: the base model named in its
+    adapter_config.json becomes --model_id and the adapter's own LoRA settings are the run's. Returns the adapter
+    directory (absolute), or None for a plain model. LoRA flags that contradict the adapter are refused."""
+    base = adapter_base(model_args.model_name_or_path)
+    if base is None:
+        return None
+    adapter = absolute(model_args.model_name_or_path)
+    if not model_args.use_peft:
+        raise UsageError(f"--model_id {model_args.model_name_or_path} is a LoRA adapter, which full fine-tuning "
+                         "(--use_peft false) cannot continue: drop --use_peft false to keep training the adapter, or "
+                         "pass its base model")
+    if not base or (looks_local(base) and not Path(base).expanduser().exists()):
+        raise UsageError(f"adapter {adapter} names base model {base!r}, which cannot be found: fix "
+                         "base_model_name_or_path in its adapter_config.json, or pass the base model as --model_id")
+    if adapter_base(base) is not None:
+        raise UsageError(f"adapter {adapter} names another adapter ({base}) as its base model: pass --model_id the "
+                         "real base model, or an adapter trained on one")
+    config = read_json(Path(adapter) / "adapter_config.json")
+    defaults = {f.name: f.default for f in dataclasses.fields(model_args)}  # a value that differs was given
+    for flag, name, value in [("--lora_r", "lora_r", config.get("r")), ("--lora_alpha", "lora_alpha",
+                              config.get("lora_alpha")), ("--lora_dropout", "lora_dropout", config.get("lora_dropout"))]:
+        given = getattr(model_args, name)
+        if given != defaults[name] and given != value:
+            raise UsageError(f"{flag} {given} contradicts adapter {adapter}, which has {flag} {value}: drop {flag} to "
+                             "continue training that adapter, or pass its base model to train a new one")
+        setattr(model_args, name, value)
+    if model_args.lora_target_modules:
+        raise UsageError(f"--lora_target_modules does not apply when continuing adapter {adapter} (it keeps its own "
+                         "modules): drop it, or pass the base model to train a new adapter")
+    model_args.lora_target_modules = sorted(config.get("target_modules") or []) or None
+    model_args.model_name_or_path = base
+    main_print(f"continuing adapter {adapter} (base model {base})")
+    return adapter
+
+
+def load_trainable_adapter(model, adapter: str):
+    """The base model with `adapter` loaded as trainable weights: GRPO continues from it, and the adapter saved at
+    the end is that same adapter (same config, same modules), further trained."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, adapter, is_trainable=True)
+
+
+def lora_summary(config) -> dict:
+    """What makes two LoRA adapters interchangeable in a checkpoint: rank, alpha and the modules adapted."""
+    modules = config.get("target_modules")
+    modules = sorted(modules) if isinstance(modules, (list, tuple, set)) else modules
+    return {"--lora_r": config.get("r"), "--lora_alpha": config.get("lora_alpha"), "--lora_target_modules": modules}
+
+
+def check_checkpoint_belongs(checkpoint: Path, model, peft_config, script_args, training_args, model_args) -> None:
+    """A checkpoint resumes only a run with its settings: another run's (other LoRA modules, another base model,
+    other rewards) would crash while loading or silently mix two runs' histories into one summary."""
+    theirs_adapter = read_json(checkpoint / "adapter_config.json")
+    differences = []
+    if bool(theirs_adapter) != bool(model_args.use_peft):
+        differences.append("LoRA adapter vs full fine-tuning (--use_peft)")
+    elif theirs_adapter:
+        base = theirs_adapter.get("base_model_name_or_path")
+        if base and base != model_args.model_name_or_path:
+            differences.append(f"--model_id {base} vs {model_args.model_name_or_path}")
+        ours = lora_summary(expanded_lora(peft_config, model))
+        for flag, value in lora_summary(theirs_adapter).items():
+            if ours.get(flag) is not None and value != ours[flag]:
+                differences.append(f"{flag} {value} vs {ours[flag]}")
+    run = read_run_config(checkpoint)
+    recorded = {"--reward_funcs": [reward.recorded_reward_spec(s) for s in script_args.reward_funcs],
+                "--reward_weights": list(training_args.reward_weights or [1.0] * len(script_args.reward_funcs)),
+                "--num_generations": training_args.num_generations,
+                "--max_completion_length": training_args.max_completion_length,
+                "--dataset_id": script_args.dataset_id, "--system_prompt": script_args.system_prompt}
+    for flag, value in recorded.items():
+        key = flag.removeprefix("--")
+        if key in run and (absolute(run[key]) if key == "dataset_id" else run[key]) != value:
+            differences.append(f"{flag} {run[key]} vs {value}")
+    buffer = (run.get("script_args") or {}).get("overlong_buffer", script_args.overlong_buffer)
+    if buffer != script_args.overlong_buffer:
+        differences.append(f"--overlong_buffer {buffer} vs {script_args.overlong_buffer}")
+    if differences:
+        raise UsageError(f"checkpoint {checkpoint} was trained with other settings ({'; '.join(differences[:3])}; "
+                         "checkpoint vs now): resume it with the same settings, or pass --overwrite_output_dir or "
+                         "another --output_dir (without --resume_from_checkpoint) to start afresh")
+
+
+def expanded_lora(peft_config, model) -> dict:
+    """Our LoRA config as adapter_config.json would record it (PEFT expands 'all-linear' into module names)."""
+    import copy
+
+    try:  # PEFT's own expansion (a private helper: without it, 'all-linear' is not compared)
+        from peft.tuners.tuners_utils import _maybe_include_all_linear_layers
+        config = _maybe_include_all_linear_layers(copy.deepcopy(peft_config), model)
+    except ImportError:
+        config = peft_config
+    modules = None if config.target_modules == "all-linear" else config.target_modules
+    return {"r": config.r, "lora_alpha": config.lora_alpha, "target_modules": modules}
+
+
+def time_before(resume: str | None) -> float:
+    """Seconds the run had trained before the checkpoint it resumes from (0 for a fresh start): its first start is
+    in run_config.json and the checkpoint's trainer_state.json was written when it was saved."""
+    if not resume:
+        return 0.0
+    started_at = read_run_config(Path(resume)).get("started_at")
+    state = Path(resume) / "trainer_state.json"
+    if not isinstance(started_at, (int, float)) or not state.is_file():
+        return 0.0
+    return max(0.0, state.stat().st_mtime - started_at)
 
 
 def load_training_prompts(script_args, tokenizer):

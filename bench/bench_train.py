@@ -95,12 +95,26 @@ def main(argv: list[str] | None = None) -> int:
         return run_stage(args._stage, json.loads(Path(args._spec).read_text()))
 
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # clean up as for Ctrl-C
+    if not has_gpu():
+        print("[bench_train] no NVIDIA GPU here: every run trains on the CPU"
+              + ("" if args.tiny else " (minutes per step at the 0.5B size; --tiny is the CPU smoke test)"), flush=True)
     work_dir = Path(args.work_dir or tempfile.mkdtemp(prefix="bench_train_")).resolve()
     try:
         return compare(args, work_dir)
+    except KeyboardInterrupt:  # launch() has already stopped the running stage's whole process group
+        print("[bench_train] interrupted", file=sys.stderr)
+        return 130
     finally:
         if args.work_dir is None:
             shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def has_gpu() -> bool:
+    """Asked of nvidia-smi, so this parent process never imports torch or touches CUDA."""
+    try:
+        return subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def compare(args, work_dir: Path) -> int:

@@ -16,14 +16,33 @@
 # sampled every second, goes to $OUT/gpu_util.csv. Each phase has its own time limit, all of them share
 # GPU_CHECK_BUDGET seconds (default 540), and a failed phase does not stop the next one.
 # A dry run of the script itself on a CPU (tiny model, 2 steps): GPU_CHECK_TINY=1 GPU_CHECK_STEPS=2 bash bench/gpu_check.sh
+# Ctrl-C stops the running phase and everything it started. At the end (or on Ctrl-C) the work directory (the ~1 GB
+# model and runs; one you chose with GPU_CHECK_WORK stays) and /tmp/site are removed; GPU_CHECK_KEEP=1 keeps them.
 set -u
 cd "$(dirname "$0")/.."
+if [ -z "${GPU_CHECK_TINY:-}" ] && ! nvidia-smi -L >/dev/null 2>&1; then
+    echo "error: no NVIDIA GPU here (nvidia-smi finds none): run this on a GPU machine, or try the script on a CPU" \
+        "with GPU_CHECK_TINY=1 GPU_CHECK_STEPS=2 bash bench/gpu_check.sh" >&2
+    exit 2
+fi
 OUT=${OUT:-/tmp/gpu_check_out}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/gpu_log.txt") 2>&1
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 WORK=${GPU_CHECK_WORK:-/tmp/gpu_check_work}  # the 0.5B model is built here once and reused by every phase
+PHASE_PID="" MONITOR=""
+cleanup() {
+    # timeout makes each phase its own process group: Ctrl-C reaches only this script, so stop the group here.
+    [ -n "$PHASE_PID" ] && kill -TERM -- "-$PHASE_PID" 2>/dev/null
+    [ -n "$MONITOR" ] && kill "$MONITOR" 2>/dev/null
+    if [ -z "${GPU_CHECK_KEEP:-}" ]; then
+        [ -z "${GPU_CHECK_WORK:-}" ] && rm -rf "$WORK"  # ours; a --work dir you chose stays
+        [ -d .whl ] && rm -rf /tmp/site
+    fi
+}
+trap 'echo "=== interrupted: stopping the running phase"; cleanup; trap - EXIT; exit 130' INT TERM
+trap cleanup EXIT
 DEADLINE=$((SECONDS + ${GPU_CHECK_BUDGET:-540}))
 STEPS=${GPU_CHECK_STEPS:-10}
 VARIANT=${GPU_CHECK_VARIANT:---gradient_checkpointing true --cache_implementation dynamic}  # ours with the old defaults
@@ -41,7 +60,10 @@ phase() {
     ((limit > left)) && limit=$left
     echo "=== [$(date +%T)] phase $name (limit ${limit}s): $*"
     local start=$SECONDS rc=0
-    timeout --kill-after=15 "$limit" "$@" || rc=$?
+    timeout --kill-after=15 "$limit" "$@" &
+    PHASE_PID=$!
+    wait "$PHASE_PID" || rc=$?
+    PHASE_PID=""
     ((rc == 124 || rc == 137)) && echo "=== phase $name: TIMED OUT after ${limit}s"
     echo "=== [$(date +%T)] phase $name: exit code $rc after $((SECONDS - start))s"
     return $rc
