@@ -11,6 +11,7 @@ from pathlib import Path
 
 from errors import UsageError, first_line, offline_or_network_error, split_error_kind
 from models import looks_local, require_hub
+from reward import reference_text
 
 SYSTEM_PROMPT = (
     "A conversation between User and Assistant. The user asks a math question, and the Assistant solves it. "
@@ -108,18 +109,9 @@ def format_dataset(
 
     def to_conversation(row):
         return {"prompt": make_prompt(str(row[prompt_column]), system_prompt),
-                "solution": reference_cell(row[solution_column])}
+                "solution": reference_text(row[solution_column])}
 
     return dataset.map(to_conversation, remove_columns=dataset.column_names)
-
-
-def reference_cell(value) -> str | None:
-    """A solution cell as text; None for an empty, missing, null or NaN cell (its samples are skipped and counted,
-    never graded against the text 'None'). Numbers stored as numbers become their text (18, 27.0)."""
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    text = value if isinstance(value, str) else str(value)
-    return text if text.strip() else None
 
 
 def make_prompt(problem: str, system_prompt: str = SYSTEM_PROMPT) -> list[dict]:

@@ -71,6 +71,9 @@ class EvalArguments:
         "help": "Rewards summed into each sample's 'reward'; default: the run's, else format accuracy."})
     reward_weights: list[float] | None = field(default=None, metadata={
         "help": "One weight per reward; default: the run's, else 1.0 each."})
+    overlong_buffer: int | None = field(default=None, metadata={
+        "help": "Tokens before the run's max_completion_length where the 'overlong' reward starts to punish; default: "
+                "the run's, else a quarter of it."})
     max_samples: int | None = field(default=None, metadata={
         "help": "Evaluate only the first N problems that fit --max_prompt_length (as --eval_max_samples does in "
                 "training)."})
@@ -124,6 +127,8 @@ class EvalSettings:
     seed: int
     batch_size: int
     backend: str
+    overlong_buffer: int | None = None  # the overlong reward as training computed it: the run's buffer ...
+    overlong_length: int | None = None  # ... and the run's max_completion_length (None: this evaluation's)
     sources: dict = field(default_factory=dict, compare=False)  # where each inherited setting came from: not a key
     cache_implementation: str | None = field(default=None, compare=False)  # speed only, same tokens: not a key
 
@@ -137,7 +142,8 @@ class EvalSettings:
 # The prompt settings a run records and evaluation inherits unless a flag overrides them. max_completion_length is not
 # among them: evaluation often allows longer answers than training.
 INHERITED = {"system_prompt": SYSTEM_PROMPT, "prompt_column": "problem", "solution_column": "solution",
-             "reward_funcs": tuple(reward.DEFAULT_REWARDS), "max_prompt_length": DEFAULT_MAX_PROMPT_LENGTH}
+             "reward_funcs": tuple(reward.DEFAULT_REWARDS), "max_prompt_length": DEFAULT_MAX_PROMPT_LENGTH,
+             "overlong_buffer": None}
 
 
 def inherit(args: EvalArguments, run: dict) -> tuple[dict, dict]:
@@ -190,8 +196,9 @@ def resolve_settings(args: EvalArguments) -> EvalSettings:
     split = split_of(args)
     check_split(split, "--split")
     inherited, sources = inherit(args, run)
+    overlong_length = run.get("max_completion_length") or args.max_completion_length  # the overlong reward's limit
     reward.resolve_reward_funcs(list(inherited["reward_funcs"]), list(inherited["reward_weights"]),
-                                max_completion_length=args.max_completion_length)
+                                max_completion_length=overlong_length, overlong_buffer=inherited["overlong_buffer"])
 
     temperature = args.temperature if args.temperature is not None else (0.0 if args.num_samples == 1 else 1.0)
     for ok, problem in [(args.batch_size >= 1, "--batch_size must be at least 1"),
@@ -216,7 +223,7 @@ def resolve_settings(args: EvalArguments) -> EvalSettings:
         dataset_id=absolute(args.dataset_id), dataset_config=args.dataset_config, split=split,
         **inherited, max_samples=args.max_samples, max_completion_length=args.max_completion_length, num_samples=args.num_samples,
         temperature=temperature, top_p=args.top_p, seed=args.seed, batch_size=args.batch_size,
-        backend="vllm" if args.use_vllm else "transformers", sources=sources,
+        backend="vllm" if args.use_vllm else "transformers", overlong_length=overlong_length, sources=sources,
         cache_implementation=kv_cache(args.cache_implementation, args.use_vllm))
     return settings
 
@@ -384,7 +391,8 @@ def reward_functions(settings: EvalSettings) -> dict:
     """Record key -> reward function: the run's rewards (by registry name, or the custom function's name), plus
     accuracy and format, which every result reports."""
     specs = list(dict.fromkeys([*settings.reward_funcs, "accuracy", "format"]))
-    funcs = reward.resolve_reward_funcs(specs, max_completion_length=settings.max_completion_length)
+    funcs = reward.resolve_reward_funcs(specs, max_completion_length=settings.overlong_length or
+                                        settings.max_completion_length, overlong_buffer=settings.overlong_buffer)
     return {spec if spec in reward.REWARD_FUNCS else func.__name__: func for spec, func in zip(specs, funcs)}
 
 

@@ -22,7 +22,6 @@ from models import CHECKPOINTING_ABOVE, auto_dtype, load_chat_tokenizer, load_pr
 from runs import package_versions
 
 SAMPLE = 2000  # references checked at most (sampled, seeded): NuminaMath-size data stays well under a minute
-TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 
 
 class Report:
@@ -114,7 +113,7 @@ def report_prompt(report: Report, tokenizer, data) -> None:
     # means the completion never contains it, so the format reward can never reach 1.0.
     without = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=False)
     generation_prompt = text[len(without):] if text.startswith(without) else text[-200:]
-    opened = [tag for tag in TAGS if tag in generation_prompt]
+    opened = [tag for tag in reward.TAGS if tag in generation_prompt]
     if opened:
         report.warn(f"the chat template's generation prompt already contains {' '.join(opened)}: completions will not "
                     "write it, so the format reward (which expects the completion to open <think> itself) can never "

@@ -11,17 +11,13 @@ Every reward follows TRL's convention `f(completions, **kwargs) -> list[float | 
 strings or TRL's conversational form (`[[{"role": "assistant", "content": ...}], ...]`) and dataset columns
 such as `solution` arrive as keyword lists.
 
-Model output is untrusted input. Nothing here evaluates it or raises on it, and math-verify (sympy) only
-ever sees it inside a long-lived worker process that the caller waits on with a deadline: a pathological
-answer such as \boxed{9^{9^{9^{9}}}} costs at most TIMEOUT_S seconds, from any thread. math-verify's own
-timeouts rely on signal.alarm, which works only on a main thread; in the worker, which is single-threaded,
-they stop most slow cases early, and the deadline (kill and restart the worker) catches the rest.
+Model output is untrusted input. Nothing here evaluates it or raises on it; math-verify (sympy) only ever sees it
+through `math_worker.judge`, in a separate process with a deadline per job.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import atexit
 import functools
 import hashlib
 import importlib
@@ -32,41 +28,77 @@ import math
 import numbers
 import os
 import re
-import subprocess
 import sys
-import threading
-import warnings
 from collections.abc import Callable
 from decimal import Decimal
-from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
 
+import math_worker
 from errors import UsageError, first_line
 
 logger = logging.getLogger("reward")  # the same name when run as a script
 
-TIMEOUT_S = 2.0  # hard wall-clock limit for one math-verify job (parse + verify); overrunning scores 0.0
-MATH_VERIFY_TIMEOUT_S = 1  # math-verify's own (signal) timeouts in the worker: slow cases end here, cheaply
-STARTUP_TIMEOUT_S = 60.0  # importing sympy on a busy machine can take a while; only a broken install exceeds this
 MAX_ANSWER_CHARS = 1000  # a longer prediction scores 0.0 unparsed (unless identical to the reference)
-WORKER_MEMORY_BYTES = 4 << 30  # a runaway answer gets MemoryError in the worker, not the machine's OOM killer
+RELATIVE_TOLERANCE = 1e-6  # two numbers are equal within this relative gap (exactly when one is an integer)
 
 _BOX = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 _BRACE_OR_ESCAPE = re.compile(r"\\.|[{}]", re.S)  # `\{`, `\}` and `\\` never open or close a group
 _SPACED_ARGUMENT = re.compile(r"\s+([^\s$]+)")  # `\boxed 5`: the argument runs to whitespace or `$`
-# What may stand between two boxes of one answer: spacing, punctuation, math delimiters and "and"/"or" (also inside
-# \text{}). "or" joins too, so that hedging (`\boxed{5} or \boxed{6}`) is read as the set it is, never as 6.
-_GROUP_GAP = re.compile(r"""(?:\s | [,;.:!?~$] | \\[()\[\],;:!\ ] | \\\\ | \\q?quad(?![A-Za-z])
-                            | (?<![A-Za-z])(?i:and|or)(?![A-Za-z])
-                            | \\(?:text|textrm|mathrm|mbox)\s*\{\s*(?i:and|or)\s*\})*""", re.X)
+# Characters that show nothing: zero-width spaces and joiners, soft hyphens, direction marks, byte-order marks.
+_INVISIBLE = re.compile(r"[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
+# What typesets as (at most) blank space: whitespace, LaTeX spacing and style commands, empty groups, phantoms.
+_SPACING = r"""(?: \s | ~ | \\[,;:!>\ ] | \\\\ | \{\s*\} | \\(?:text\w*|mathrm|mbox)\s*\{\s*\}
+    | \\[hv]space\*?\s*\{[^{}]*\} | \\[hv]?phantom\s*\{[^{}]*\}
+    | \\(?:q?quad|en(?:space|skip)|(?:neg)?(?:thin|med|thick)space|newline|linebreak|allowbreak|par|noindent
+          |h?fill?|(?:small|med|big)skip|(?:display|text|script|scriptscript)style)(?![A-Za-z]) )"""
+_SPACES = re.compile(_SPACING, re.X)
+# Words that offer another candidate rather than retract one: between two boxes they join them into one answer.
+_HEDGE = r"(?i:and|or|maybe|perhaps|possibly|probably|either|alternatively|otherwise|else|also)"
+# What may stand between two boxes of one answer: spacing, punctuation, math delimiters, LaTeX comments, stray think
+# tags and hedge words (also inside \text{}). Any other word ends the group (`\boxed{1}, no: \boxed{5}` reads 5), so
+# a self-correction is read as its last box, and a hedge (`\boxed{5} or maybe \boxed{6}`) as the set it is, never as 6.
+_GROUP_GAP = re.compile(rf"""(?: {_SPACING} | [,;.:!?$()\[\]/|&*-] | \\[()\[\]] | (?<!\\)%[^\n]* | </?think>
+    | (?<![A-Za-z]){_HEDGE}(?![A-Za-z]) | \\(?:text\w*|mathrm|mbox)\s*\{{(?:\s|[,;.:!?]|{_HEDGE})*\}}
+    | \\(?:lor|vee)(?![A-Za-z])
+    | (?<![A-Za-z\\])[A-Za-z]{{1,2}}(?:_\{{?\w+\}}?)?'*(?:\([^()=]*\))?\s*(?:=|\\in(?![A-Za-z])) )*""",
+                        re.X)  # the last alternative: a label (`x =`, `PQ=`, `f(t)=`) names the next part
+# Inside one answer, a logical or/and (`5 \lor 6`, `x=2 \text{ or } x=3`, `3 and 8`) separates parts of one set.
+_CONNECTIVE = re.compile(r"""\s*(?: \\(?:lor|vee|land|wedge)(?![A-Za-z])
+                             | \\(?:text\w*|mathrm|mbox)\s*\{\s*(?i:or|and)\s*\}
+                             | (?<![A-Za-z\\])(?i:or|and)(?![A-Za-z]) )\s*""", re.X)
 # Digits grouped in threes by a space or a LaTeX thin space (`1 000`, `1\,000`): math-verify would read a product.
 _DIGIT_GROUPS = re.compile(r"(?<!\d)\d{1,3}(?:(?:\s|\\[,;: ]|~)\d{3})+(?!\d)")
 _GROUP_SPACE = re.compile(r"\s|\\[,;: ]|~")
-_PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")  # a word of two or more letters that is no LaTeX command
-_TEXT_COMMAND = re.compile(r"\\(?:text\w*|mathrm|mbox|operatorname)\s*\{[^{}]*\}")  # `\text{Evelyn}` is an answer
-_FORMAT = re.compile(r"<think>.*</think>\s*<answer>(.*)</answer>", re.S)
-_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+_SCIENTIFIC = re.compile(r"-?\d+(?:\.\d+)?[eE][-+]?\d{1,3}")  # `5e-7` is a number, not 5e - 7
 _PLAIN_NUMBER = re.compile(r"-?(\d+)(?:\.(\d+))?")
+# Decoration and synonyms that typeset the same answer: removed or spelled one way before anything reads it.
+_SYNONYMS = [(re.compile(p), r) for p, r in [
+    (r"\\le(?![A-Za-z])", r"\\leq"), (r"\\ge(?![A-Za-z])", r"\\geq"), (r"\\ne(?![A-Za-z])", r"\\neq"),
+    (r"\\lbrace(?![A-Za-z])", r"\\{"), (r"\\rbrace(?![A-Za-z])", r"\\}"), (r"\\[lr]?vert(?![A-Za-z])", "|"),
+    (r"\\[dtc]frac(?![A-Za-z])", r"\\frac"), (r"\\(?:display|text|script|scriptscript)style(?![A-Za-z])", " "),
+    (r"\\color\s*\{[^{}]*\}", " "), (r"(?<!\\)\$|\\[()\[\]]", " "),  # math delimiters inside an answer
+]]
+_DECORATION = re.compile(r"\\(?:(?:textcolor|colorbox)\s*\{[^{}]*\}|mathbf|boldsymbol|bm|pmb|mathbfit|underline"
+                         r"|cancelto\s*\{[^{}]*\}|overbrace|underbrace)\s*\{")  # the command goes, its argument stays
+_CASES = re.compile(r"\\begin\{cases\}(.*?)\\end\{cases\}", re.S)  # a system's solution: its rows are its parts
+# A label before an answer (`x = 3`, `PQ=3`, `f(t)=`, `f^{-1}(x)=`, `m+n=`, `\frac{PM}{MQ}=`, `x \in`): names, not
+# values. Only letters (products, sums, subscripts, function arguments): `x^2 = 4` and `2x + 3y = 6` are answers.
+_SYMBOL = r"(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:\^\{-1\})?'*"
+_NAME = rf"(?:\\angle\s*)?(?:{_SYMBOL}\s*)+(?:\([^()=]*\))?"
+_LABEL = re.compile(rf"\s*(?:{_NAME}(?:[-+]\s*{_NAME})*|\\frac\{{[A-Za-z\s]+\}}\{{[A-Za-z\s]+\}})"
+                    r"\s*(?:=|\\in(?![A-Za-z]))\s*(?=\S)")
+# Text in an answer (units, names, environment names) and LaTeX command names: not variables, not prose words.
+_TEXT_GROUP = re.compile(r"\\(?:text\w*|mathrm|mbox|operatorname\*?|begin|end)\s*\{[^{}]*\}")
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+# The variable an inequality is about (`x` in `x \le 3`, `a < x < b`): an interval names none, so it is not counted.
+_RELATION = r"(?:<|>|\\(?:[lg]eq?|[lg]t|in)(?![A-Za-z]))"
+_BOUND_IN_CHAIN = re.compile(rf"{_RELATION}\s*([A-Za-z])\s*{_RELATION}")  # a < x < b
+_BOUND_ON_LEFT = re.compile(rf"^\s*([A-Za-z])\s*{_RELATION}")  # x < a
+_PROSE_JOIN = re.compile(r"[\s,;]*(?:(?i:and|or)[\s,;]*)?")  # what joins two runs of math in prose into one answer
+_MATH_SEGMENT = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]", re.S)
+_FORMAT = re.compile(r"<think>.*</think>\s*<answer>(.*)</answer>", re.S)
+_THINKING = re.compile(r"<think>.*?</think>", re.S)
+TAGS = ("<think>", "</think>", "<answer>", "</answer>")  # the completion format's tags, in order
 
 
 # ---------------------------------------------------------------- text rules (pure, no math-verify)
@@ -95,14 +127,20 @@ def _read_box(text: str, box: re.Match, stop: int | None = None) -> tuple[str, i
     if brace >= stop or text[brace] != "{":
         token = _SPACED_ARGUMENT.match(text, box.end(), stop)
         return (token.group(1), token.end()) if token else None
+    closing = _closing_brace(text, brace, stop)
+    return None if closing is None else (text[brace + 1:closing], closing + 1)
+
+
+def _closing_brace(text: str, brace: int, stop: int | None = None) -> int | None:
+    """The index of the `}` closing the `{` at `brace`; None when it does not close before `stop`."""
     depth = 1
-    for m in _BRACE_OR_ESCAPE.finditer(text, brace + 1, stop):
+    for m in _BRACE_OR_ESCAPE.finditer(text, brace + 1, len(text) if stop is None else stop):
         if m.group() == "{":
             depth += 1
         elif m.group() == "}":
             depth -= 1
             if depth == 0:
-                return text[brace + 1:m.start()], m.end()
+                return m.start()
     return None
 
 
@@ -118,9 +156,11 @@ def extract_boxed(text: str) -> str | None:
 
 def final_boxes(text: str) -> list[str] | None:
     r"""Contents of the final group of boxes in `text`: the last box, together with the boxes just before it that
-    are separated from it only by spacing, punctuation, math delimiters (`$`, `\(`, `\]`, `\quad`, ...) or the words
-    "and"/"or" (also as `\text{and}`). Any other word ends the group, so `\boxed{1}, no: \boxed{5}` reads 5 alone.
+    are separated from it only by spacing (whitespace, `\,`, `\quad`, `\hspace{}`, invisible characters, ...),
+    punctuation, math delimiters, LaTeX comments, stray think tags or hedge words ("and", "or", "maybe", also in
+    `\text{}`). Any other word ends the group, so `\boxed{1}, no: \boxed{5}` reads 5 alone.
     None when there is no box or the last one never closes."""
+    text = _INVISIBLE.sub("", text)
     boxes = list(_BOX.finditer(text))
     last = _read_box(text, boxes[-1]) if boxes else None
     if last is None:
@@ -135,37 +175,101 @@ def final_boxes(text: str) -> list[str] | None:
     return group[::-1]
 
 
+def _undecorated(latex: str) -> str:
+    r"""`latex` without what only decorates it (colour, bold, `\displaystyle`, invisible characters, math
+    delimiters), with synonyms spelled one way (`\le` -> `\leq`, `\dfrac` -> `\frac`)."""
+    latex = _INVISIBLE.sub("", latex)
+    while (m := _DECORATION.search(latex)) and (end := _closing_brace(latex, m.end() - 1)) is not None:
+        latex = latex[:m.start()] + " " + latex[m.end():end] + " " + latex[end + 1:]
+    for pattern, replacement in _SYNONYMS:
+        latex = pattern.sub(replacement, latex)
+    return _CASES.sub(lambda m: ", ".join(row.replace("&", " ") for row in m.group(1).split(r"\\")), latex)
+
+
+def _top_level_split(text: str) -> list[str]:
+    """`text` cut at the commas outside any brackets (`(1, 2), 3` -> `(1, 2)`, ` 3`)."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return parts + [text[start:]]
+
+
+def _unlabelled(part: str) -> str:
+    r"""A part without its labels: `x = 3` -> `3`, `PQ=3, RS=9` -> `3, 9`, `f(t) = 3t` -> `3t`; unchanged when no
+    piece is labelled (so `1,000` and `(1, 2)` stay as written)."""
+    pieces = _top_level_split(part)
+    stripped = [_LABEL.sub("", p, count=1) if _LABEL.match(p) else p for p in pieces]
+    return part if stripped == pieces else ", ".join(p.strip() for p in stripped)
+
+
 def _clean_part(part: str) -> str:
-    r"""One answer as math-verify should read it: no sentence full stop at the end (`42.`), digits grouped by a
-    space joined (`1 000` -> `1000`)."""
-    part = part.strip()
+    r"""One answer as math-verify should read it: no label, no sentence full stop at the end (`42.`), digits grouped
+    by a space joined (`1 000` -> `1000`), scientific notation positional (`5e-7` -> `0.0000005`)."""
+    part = _unlabelled(part.strip().strip(",;").strip()).strip()
     if part.endswith(".") and not part.endswith(".."):
         part = part[:-1].rstrip()
-    return _DIGIT_GROUPS.sub(lambda m: _GROUP_SPACE.sub("", m.group()), part)
+    part = _DIGIT_GROUPS.sub(lambda m: _GROUP_SPACE.sub("", m.group()), part)
+    return format(Decimal(part), "f") if _SCIENTIFIC.fullmatch(part) else part
 
 
-def _joined(parts: list[str] | None) -> str | None:
-    """Parts of one answer as one string; several parts read as a set (`1, -2` is {1, -2}), as math-verify reads
-    `\\boxed{1, -2}`. Joined with ", " (a space) so that parts never fuse into a number such as 1,500."""
-    parts = [p for p in map(_clean_part, parts or []) if p]
+def _parts(latex: str) -> list[str]:
+    r"""The parts one box (or one bare answer) holds: decoration removed, a system's rows and or/and-joined pieces
+    apart (`x = 2 \text{ or } x = 3` -> `2`, `3`), labels dropped; a part holding only spacing is no part."""
+    if len(latex) > MAX_ANSWER_CHARS:  # never read, never paid (unless identical to the reference): keep it cheap
+        return [] if _blank(latex) else [latex.strip()]
+    parts = (_clean_part(p) for p in _CONNECTIVE.split(_undecorated(latex)) if not _blank(p))
+    return [p for p in parts if p]
+
+
+def _blank(latex: str) -> bool:
+    r"""True when `latex` typesets as nothing but space (`\,`, `{}`, `{\,}`, `\text{}`, a zero-width space)."""
+    latex = _SPACES.sub("", _SPACES.sub("", _INVISIBLE.sub("", latex)))  # twice: `{\,}` is `{}` after one pass
+    return not latex.replace("{", "").replace("}", "")  # braces only group
+
+
+def _answer_of(contents: list[str] | None) -> str | None:
+    r"""The parts of `contents` (boxes, or bare answers) as one answer string, each distinct part once; several read
+    as a set (`1, -2` is {1, -2}), as math-verify reads `\boxed{1, -2}`. Joined with ", " (a space) so that parts
+    never fuse into a number such as 1,500. None when there is no part."""
+    parts = list(dict.fromkeys(p for content in contents or [] for p in _parts(content)))
     return ", ".join(parts) if parts else None
 
 
+def _answer_region(text: str) -> str:
+    """Where a completion's answer is: its last `<answer>` block (one opened outside thinking), else what follows
+    the first `</think>`, else everything; text inside `<think>...</think>` or after an unclosed `<think>` never
+    counts, and a stray `</think>` separates nothing."""
+    before, opened, block = text.rpartition("<answer>")
+    if opened and before.rfind("</think>") >= before.rfind("<think>"):
+        region = block.split("</answer>", 1)[0]
+    else:
+        region = text.partition("</think>")[2] if "</think>" in text else text
+    return _THINKING.sub(" ", region).split("<think>", 1)[0].replace("</think>", " ")
+
+
 def extract_answer(completion) -> str | None:
-    r"""The prediction `accuracy_reward` judges: the final group of boxes (`final_boxes`) in the `<answer>` block,
-    else after the last `</think>`, else anywhere; text inside `<think>...</think>` or after an unclosed `<think>`
-    never counts. Several boxes come back joined as `1, 2, 3`."""
-    text = completion_text(completion)
-    _, closed, after_thinking = text.rpartition("</think>")
-    text = (after_thinking if closed else text).split("<think>", 1)[0]
-    if "<answer>" in text:
-        text = text.rpartition("<answer>")[2].split("</answer>", 1)[0]
-    return _joined(final_boxes(text))
+    r"""The prediction `accuracy_reward` judges: the final group of boxes (`final_boxes`) in the answer region
+    (`_answer_region`), read as parts (`_parts`: labels, or/and, decoration). Several parts come back joined as
+    `1, 2, 3`; None when there is no non-empty box."""
+    return _answer_of(final_boxes(_answer_region(completion_text(completion))))
 
 
 def reference_text(solution) -> str | None:
-    """A solution cell as text; None for a cell with no reference (None, NaN, empty or blank text, other types).
-    Numbers stored as numbers are answers: 18 -> "18", 27.0 -> "27.0", 1e-07 -> "0.0000001"."""
+    """A data set cell as reference text (the one place a cell becomes text, for data_utils and the rewards); None
+    for a cell with no reference (None, NaN, empty or blank text, an empty list, other types). Numbers stored as
+    numbers are answers: 18 -> "18", 27.0 -> "27.0", 1e-07 -> "0.0000001"; a list of answers (OlympiadBench's
+    `final_answer`) is its parts: ["$3$", "$8$"] -> "$3$, $8$"."""
+    if hasattr(solution, "tolist") and not isinstance(solution, (str, bytes)):  # numpy scalars and arrays
+        solution = solution.tolist()
+    if isinstance(solution, (list, tuple)):
+        parts = [reference_text(p) for p in solution]
+        return ", ".join(p.strip() for p in parts if p) or None
     if isinstance(solution, bytes):
         solution = solution.decode("utf-8", "replace")
     if isinstance(solution, str):
@@ -183,24 +287,99 @@ def reference_text(solution) -> str | None:
 
 
 def reference_answer(solution) -> str | None:
-    r"""The answer a reference states, by text alone: its final group of boxes (`final_boxes`; worked solutions),
-    else the text after GSM8K's `####`, else the whole reference (a bare answer such as `27.0` or `\frac{1}{2}`);
-    None when there is none. `reference_answers` gives what is graded: math-verify must also read it, and finds
-    the answer in a bare reference with words (`The answer is 42.` -> 42)."""
+    r"""The answer a reference states, read by its shape (README "Rewards" has the table), by text alone:
+    a box: the final group of boxes (`final_boxes`, worked solutions); `####`: the text after the last one (GSM8K);
+    prose (a word of three letters or more outside math): its last run of math joined by "and"/"or"/commas
+    (`The roots are -1 and 5.` -> `-1, 5`); else bare LaTeX, `$...$` included, read whole. Each part loses its
+    label and decoration (`_parts`). None when there is none; `reference_answers` also needs math-verify to read it."""
     text = reference_text(solution)
     if text is None:
         return None
+    text = _INVISIBLE.sub("", text)
     if _BOX.search(text):
-        return _joined(final_boxes(text))
-    return _joined([text.rpartition("####")[2]])
+        return _answer_of(final_boxes(text))
+    if "####" in text:
+        return _answer_of([text.rpartition("####")[2]])
+    if _is_prose(text):
+        return _answer_of(_prose_answer(text))
+    return _answer_of([text])
+
+
+def _masked(text: str) -> str:
+    """`text` with math segments, text groups and command names blanked out (same length, so positions hold)."""
+    for pattern in (_MATH_SEGMENT, _TEXT_GROUP, _COMMAND):
+        text = pattern.sub(lambda m: "\0" * len(m.group()), text)
+    return text
 
 
 def _is_prose(text: str) -> bool:
-    r"""A bare reference (no box, no `####`) with a word in it outside LaTeX commands and `\text{}`, such as
-    `The answer is 42.` or `Answer is forty two.`: math-verify must find the answer in it as in free text."""
-    if _BOX.search(text) or "####" in text:
-        return False
-    return bool(_PROSE_WORD.search(_TEXT_COMMAND.sub("", text)))
+    r"""A bare reference with a word in it: a run of three letters or more outside math segments, LaTeX commands
+    and text groups (`The answer is 42.`). Shorter runs are products of variables (`mn`, `4ab`, `PQ=3`)."""
+    return bool(re.search(r"[A-Za-z]{3,}", _masked(text)))
+
+
+def _prose_answer(text: str) -> list[str]:
+    r"""The answer in prose: its last run of math together with the runs before it that only "and"/"or" or commas
+    separate (`3 and 8`, `a = 4 and b = -1`, `The roots are $-1$ and $5$.`). With math segments (`$...$`, `\(...\)`)
+    the runs are those segments (`The final answer is $28\%$. I hope it is correct.` -> `28\%`); without, a run is a
+    stretch between words that holds a digit, letter or command, and every run of two letters or more is a word."""
+    segments = list(_MATH_SEGMENT.finditer(text))
+    if segments:
+        runs = [m.group() for m in segments]
+        joins = [text[a.end():b.start()] for a, b in zip(segments, segments[1:])]
+    else:
+        words = list(re.finditer(r"[A-Za-z]{2,}", _masked(text)))
+        gaps = [text[a.end() if a else 0:b.start() if b else len(text)] for a, b in zip([None, *words], [*words, None])]
+        runs = [g.strip().strip(",.;:!?'\"").strip() for g in gaps]
+        joins = [w.group() for w in words]
+    found = []
+    for i in reversed(range(len(runs))):
+        if runs[i]:
+            found.append(runs[i])
+            if i == 0 or not _PROSE_JOIN.fullmatch(joins[i - 1]):
+                break
+        elif found:
+            break
+    return found[::-1]
+
+
+def _variables(answer: str, with_text: bool = False) -> frozenset[str]:
+    r"""The variables an answer names: letters outside LaTeX commands in runs of at most two (a run of three or more
+    is a word: `apples`, `percent`), but not the one an inequality is about (`x` in `x < a`, as in `(-\infty, a)`).
+    Letters in text groups (`\text{ cm}`, `\mathrm{m}`) count only `with_text`."""
+    if with_text:
+        answer = _TEXT_GROUP.sub(lambda m: " " + m.group().partition("{")[2][:-1] + " ", answer)
+    bare = _COMMAND.sub(" ", _TEXT_GROUP.sub(" ", ",".join(map(_without_bound_variable, answer.split(",")))))
+    return frozenset(c for run in re.findall(r"[A-Za-z]+", bare) if len(run) < 3 for c in run)
+
+
+def _without_bound_variable(part: str) -> str:
+    found = _BOUND_IN_CHAIN.search(part) or _BOUND_ON_LEFT.search(part)
+    return part if found is None else part[:found.start(1)] + " " + part[found.end(1):]
+
+
+def _same_variables(reference: str, prediction: str) -> bool:
+    r"""Neither side drops or adds a variable: every bare letter of one appears in the other (in a text group
+    counts). `\boxed{3}` for `3t` fails (math-verify would read `3t` as 3 with a unit), `3\text{ cm}` for 3 passes."""
+    return (_variables(reference) <= _variables(prediction, with_text=True)
+            and _variables(prediction) <= _variables(reference, with_text=True))
+
+
+def _for_math_verify(answer: str) -> str:
+    r"""`answer` as sent to math-verify: one that names variables ends in a thin space, which keeps math-verify from
+    reading a trailing variable as a unit (it reads `4ab` as 4 and `3t` as 3, but `4ab\,` as 4*a*b)."""
+    return answer + r"\," if _variables(answer) else answer
+
+
+def _numbers_agree(reference: str, prediction: str) -> bool | None:
+    """Two plain numerals (`-12`, `0.5`): equal exactly when either is an integer (`27.0` is 27, 203.9999999 is not
+    204), else within RELATIVE_TOLERANCE of the larger; None when either is no plain numeral."""
+    if not (_PLAIN_NUMBER.fullmatch(reference) and _PLAIN_NUMBER.fullmatch(prediction)):
+        return None
+    a, b = Decimal(reference), Decimal(prediction)
+    if a % 1 == 0 or b % 1 == 0:
+        return a == b
+    return abs(a - b) <= Decimal(RELATIVE_TOLERANCE) * max(abs(a), abs(b))
 
 
 # ---------------------------------------------------------------- rewards
@@ -208,43 +387,52 @@ def _is_prose(text: str) -> bool:
 
 def format_reward(completions, **kwargs) -> list[float]:
     r"""1.0 when the completion (surrounding whitespace ignored) is exactly one `<think>...</think>` then one
-    `<answer>...</answer>` whose answer holds a complete, non-empty `\boxed{...}`; 0.5 when that answer has no
-    such box; 0.0 for any other shape (missing, repeated, unclosed or reordered tags, text outside the blocks)."""
+    `<answer>...</answer>` whose answer holds a complete `\boxed{...}` with something in it (a box holding only
+    spacing such as `\,`, `{}`, `\text{}` or a zero-width space is empty); 0.5 when that answer has no such box;
+    0.0 for any other shape (missing, repeated, unclosed or reordered tags, text outside the blocks)."""
     rewards = []
     for completion in completions:
         text = completion_text(completion).strip()
-        shape = _FORMAT.fullmatch(text) if all(text.count(tag) == 1 for tag in _TAGS) else None
+        shape = _FORMAT.fullmatch(text) if all(text.count(tag) == 1 for tag in TAGS) else None
         if shape is None:
             rewards.append(0.0)
         else:
             boxed = extract_boxed(shape.group(1))
-            rewards.append(1.0 if boxed and boxed.strip() else 0.5)
+            rewards.append(0.5 if boxed is None or _blank(boxed) else 1.0)
     return rewards
 
 
 def accuracy_reward(completions, solution, **kwargs) -> list[float | None]:
-    r"""1.0 when the prediction (`extract_answer`) is mathematically equal, per math-verify, to the reference's
-    answer (`reference_answers`), else 0.0; None (TRL skips the sample) when the reference has no parseable answer.
+    r"""1.0 when the prediction (`extract_answer`) equals the reference's answer (`reference_answers`), else 0.0;
+    None (TRL skips the sample) when the reference has no gradable answer. Equal means: the same variables
+    (`_same_variables`), then two numbers exactly when either is an integer or both are fractions, else within
+    RELATIVE_TOLERANCE, then anything else as math-verify (sympy) says. Those rules win over math-verify.
 
     With TRL's `log_metric` (GRPOTrainer passes it) each call logs `diagnostics/answer_extracted_fraction`,
-    `diagnostics/unparseable_references` (completions whose reference has no answer) and
-    `diagnostics/reward_timeouts` (math-verify jobs stopped at TIMEOUT_S); with `log_extra`, the extracted answers."""
-    predictions = [extract_answer(c) for c in completions]
+    `diagnostics/unparseable_references` (completions whose reference has no answer), `diagnostics/reward_timeouts`
+    (math-verify jobs stopped at math_worker.TIMEOUT_S) and `diagnostics/reward_errors` (our own rules raising:
+    such a sample scores 0.0, or None for its reference; the first is logged with its input); with `log_extra`,
+    the extracted answers."""
+    errors = _Errors()
+    predictions = [errors.guard(extract_answer, c) for c in completions]
     references = [reference_text(s) for s in solution]
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} completions but {len(references)} solutions")
 
-    answers, timeouts = _graded_answers(references)  # cached; new references are checked by math-verify once
+    answers, timeouts = _graded_answers(references, errors)  # cached; new references are read by math-verify once
     # GRPO groups repeat answers: each distinct (answer, prediction) pair is judged once, in the worker only where
     # plain text cannot tell.
-    verdicts = {pair: _quick_verdict(*pair) for pair in zip(answers, predictions) if None not in pair}
-    comparisons = [("compare", *pair) for pair, verdict in verdicts.items() if verdict is None]
-    outcomes, compare_timeouts = _judge(comparisons)
-    verdicts.update((job[1:], outcomes[job]) for job in comparisons)
+    verdicts = {pair: errors.guard(_quick_verdict, pair, failed=0.0)
+                for pair in zip(answers, predictions) if None not in pair}
+    comparisons = {pair: ("compare", *map(_for_math_verify, pair), RELATIVE_TOLERANCE)
+                   for pair, verdict in verdicts.items() if verdict is None}
+    outcomes, compare_timeouts = math_worker.judge(list(comparisons.values()))
+    for pair, job in comparisons.items():
+        verdicts[pair] = errors.count(outcomes[job], pair)
 
-    rewards = [None if answer is None else 0.0 if prediction is None else verdicts[answer, prediction]
+    rewards = [None if answer is None else 0.0 if prediction is None else verdicts[answer, prediction] or 0.0
                for answer, prediction in zip(answers, predictions)]
-    _log_call(kwargs, predictions, rewards, timeouts + compare_timeouts)
+    _log_call(kwargs, predictions, rewards, timeouts + compare_timeouts, errors.seen)
     return rewards
 
 
@@ -252,7 +440,7 @@ REWARD_FUNCS = {"format": format_reward, "accuracy": accuracy_reward}  # ready-m
 DEFAULT_REWARDS = ["format", "accuracy"]
 
 
-def _log_call(kwargs: dict, predictions: list, rewards: list, timeouts: int) -> None:
+def _log_call(kwargs: dict, predictions: list, rewards: list, timeouts: int, errors: int) -> None:
     """What TRL shows about an accuracy_reward call: the extracted answers in its completions table (`log_extra`), and
     the diagnostics as metrics (`log_metric`; TRL averages them over the logging window and over processes)."""
     if callable(kwargs.get("log_extra")):
@@ -262,20 +450,46 @@ def _log_call(kwargs: dict, predictions: list, rewards: list, timeouts: int) -> 
         log_metric("diagnostics/answer_extracted_fraction", sum(p is not None for p in predictions) / len(predictions))
         log_metric("diagnostics/unparseable_references", float(sum(r is None for r in rewards)))
         log_metric("diagnostics/reward_timeouts", float(timeouts))
+        log_metric("diagnostics/reward_errors", float(errors))
+
+
+class _Errors:
+    """Counts our own rules raising during one accuracy_reward call; the process's first is logged with its input.
+    Model output must never stop a run, so the sample scores as if nothing was read."""
+    logged = False
+
+    def __init__(self):
+        self.seen = 0
+
+    def guard(self, rule: Callable, value, failed=None):
+        """`rule(value)` (`rule(*value)` for a tuple), or `failed` when it raises."""
+        try:
+            return rule(*value) if isinstance(value, tuple) else rule(value)
+        except Exception as err:
+            self.count(math_worker.RuleError(f"{type(err).__name__}: {err}"), value)
+            return failed
+
+    def count(self, outcome, value):
+        """`outcome`, or None (counted, the first logged) when it is a RuleError."""
+        if not isinstance(outcome, math_worker.RuleError):
+            return outcome
+        self.seen += 1
+        if not _Errors.logged:
+            _Errors.logged = True
+            logger.error("a reward rule raised %s on %.300r: counted in diagnostics/reward_errors, the run goes on",
+                         outcome, value)
+        return None
 
 
 def _quick_verdict(reference: str, prediction: str) -> float | None:
-    """1.0 or 0.0 where sympy is not needed: identical strings, over-long predictions, and two plain numerals of
-    up to 15 digits (math-verify's own rule: integers exactly, decimals to 6 places; only clear cases). Else None."""
+    """1.0 or 0.0 where sympy is not needed: identical strings, over-long predictions, a variable dropped or added,
+    and two plain numerals (`_numbers_agree`). Else None: math-verify decides."""
     if prediction == reference:
         return 1.0
-    if len(prediction) > MAX_ANSWER_CHARS:
+    if len(prediction) > MAX_ANSWER_CHARS or not _same_variables(reference, prediction):
         return 0.0
-    numbers_ = [_PLAIN_NUMBER.fullmatch(s) for s in (reference, prediction)]
-    if not all(numbers_) or any(len("".join(m.groups(""))) > 15 for m in numbers_):
-        return None
-    difference = abs(Decimal(reference) - Decimal(prediction))
-    return 1.0 if difference == 0 else 0.0 if difference > Decimal("2e-6") else None
+    agree = _numbers_agree(reference, prediction)
+    return None if agree is None else float(agree)
 
 
 # ---------------------------------------------------------------- references: cached, checked once by math-verify
@@ -286,203 +500,28 @@ _references: dict[str, str | None] = {}  # reference text -> the answer graded a
 def reference_answers(solutions) -> list[str | None]:
     """The answer `accuracy_reward` grades each solution against; None where it gives None (no reference, or no
     answer math-verify can read). For reports and checks of a data set's solution column."""
-    return _graded_answers([reference_text(s) for s in solutions])[0]
+    return _graded_answers([reference_text(s) for s in solutions], _Errors())[0]
 
 
-def _graded_answers(references: list[str | None]) -> tuple[list[str | None], int]:
+def _graded_answers(references: list[str | None], errors: _Errors) -> tuple[list[str | None], int]:
     """The answer for each reference text (None where there is none), and how many math-verify checks overran.
-    A reference is checked by math-verify once, then cached; a reference without answer is logged once."""
+    A reference is read once (math-verify must read its answer too), then cached; one without answer is logged once."""
     global _references
     cache = _references  # read one dict, even if another thread swaps in a fresh one meanwhile
-    new = {text: reference_answer(text) for text in set(references) - {None} if text not in cache}
-    checks = {text: ("reference", answer, _is_prose(text)) for text, answer in new.items()
+    new = {text: errors.guard(reference_answer, text) for text in set(references) - {None} if text not in cache}
+    checks = {text: ("parse", _for_math_verify(answer)) for text, answer in new.items()
               if answer is not None and not _PLAIN_NUMBER.fullmatch(answer)}  # plain numerals need no check
-    outcomes, timeouts = _judge(list(checks.values()))
+    outcomes, timeouts = math_worker.judge(list(checks.values()))
     for text in new:
-        if text in checks:
-            new[text] = outcomes[checks[text]]
+        if text in checks and not errors.count(outcomes[checks[text]], text):
+            new[text] = None
         if new[text] is None:
-            logger.warning("reference has no parseable answer, its samples get reward None: %.200r", text)
+            logger.warning("reference has no gradable answer, its samples get reward None: %.200r", text)
     if new:
         if len(_references) > 100_000:  # bounded memory over a long run
             _references = {}
         _references.update(new)
     return [None if text is None else new[text] if text in new else cache[text] for text in references], timeouts
-
-
-# ---------------------------------------------------------------- the math-verify worker process
-#
-# Jobs are tuples, answered in order, one message each:
-#   ("reference", answer, prose) -> the answer to grade against (see _check_reference), or None
-#   ("compare", reference, prediction) -> 1.0 when they are equal per math-verify, else 0.0
-
-
-def _judge(jobs: list[tuple]) -> tuple[dict[tuple, float | str | None], int]:
-    """The worker's outcome for each job, and how many jobs overran TIMEOUT_S (or killed the worker). An overrun
-    job gets 0.0 (a comparison) or None (a reference: no answer); the worker is replaced and the other jobs go on."""
-    outcomes, overruns = {}, 0
-    todo = list(dict.fromkeys(jobs))
-    with _lock:
-        while todo:
-            answered = _ask_worker(todo)
-            outcomes.update(zip(todo, answered))
-            todo = todo[len(answered):]
-            if todo:
-                stuck, todo = todo[0], todo[1:]
-                outcomes[stuck] = 0.0 if stuck[0] == "compare" else None
-                overruns += 1
-                logger.warning("math-verify overran %ss (or crashed) on %.200r: scored %r, worker restarted",
-                               TIMEOUT_S, stuck[-1] if stuck[0] == "compare" else stuck[1], outcomes[stuck])
-                _stop_worker()
-    return outcomes, overruns
-
-
-def _ask_worker(jobs: list[tuple]) -> list:
-    """The running worker's answers to `jobs` in order (starting one if needed), stopping early at the first job
-    that overruns or kills it. An interruption (Ctrl-C) stops the worker, so unread answers never reach a later
-    call."""
-    global _worker
-    if _worker is None or _worker.proc.poll() is not None:
-        _worker = _Worker()
-    try:
-        return _worker.run(jobs)
-    except BaseException:
-        _stop_worker()
-        raise
-
-
-def _stop_worker():
-    global _worker
-    if _worker is not None:
-        _worker.close(kill=True)
-        _worker = None
-
-
-class _Worker:
-    """A fresh interpreter running `_serve`. Not multiprocessing's spawn/forkserver: those re-import the caller's
-    `__main__` (torch, trl) in the child; this one imports only this file and math-verify."""
-
-    def __init__(self):
-        here = Path(__file__).resolve()
-        self.conn, theirs = Pipe()
-        boot = "import sys; sys.path.insert(0, sys.argv[1]); __import__(sys.argv[2])._serve(int(sys.argv[3]))"
-        self.proc = subprocess.Popen([sys.executable, "-c", boot, str(here.parent), here.stem, str(theirs.fileno())],
-                                     pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
-        theirs.close()
-        self.ready = False
-
-    def run(self, jobs: list[tuple]) -> list:
-        """Answers to `jobs` in order, stopping early at the first one that takes over TIMEOUT_S or kills the worker."""
-        self._wait_until_ready()
-        try:
-            self.conn.send(jobs)
-        except OSError:  # it died since we last looked: the caller restarts it
-            return []
-        answers = []
-        for _ in jobs:
-            answer = self._recv() if self.conn.poll(TIMEOUT_S) else _DIED
-            if answer is _DIED:
-                break
-            answers.append(answer)
-        return answers
-
-    def _wait_until_ready(self):
-        if not self.ready:
-            if not self.conn.poll(STARTUP_TIMEOUT_S) or self._recv() != "ready":
-                self.close(kill=True)
-                raise RuntimeError("the reward worker (math-verify) failed to start; see its error output above")
-            self.ready = True
-
-    def _recv(self):
-        try:
-            return self.conn.recv()
-        except (EOFError, OSError):
-            return _DIED
-
-    def close(self, kill=False):
-        self.conn.close()  # the worker exits on end-of-file
-        if kill:
-            self.proc.kill()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-_DIED = object()
-_worker: _Worker | None = None  # started on first use: importing this module starts no process
-_lock = threading.Lock()  # one conversation with the worker at a time, whichever threads call the rewards
-
-
-def _forget_parent_worker():
-    global _worker, _lock
-    _worker, _lock = None, threading.Lock()  # a forked child starts its own; the parent's pipe stays the parent's
-
-
-def _shutdown():
-    if _worker is not None:
-        _worker.close()
-
-
-os.register_at_fork(after_in_child=_forget_parent_worker)
-atexit.register(_shutdown)
-
-
-def _serve(fd: int):
-    """Worker main loop: answer every job in order, one message each; exit when the parent's pipe closes."""
-    import resource
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent; we follow it out via end-of-file
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = WORKER_MEMORY_BYTES if hard == resource.RLIM_INFINITY else min(WORKER_MEMORY_BYTES, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # its timeout warnings would echo model output
-    warnings.simplefilter("ignore")  # so would sympy's
-    import math_verify  # noqa: F401  (pay the sympy import before saying ready)
-
-    conn = Connection(fd)
-    conn.send("ready")
-    try:
-        while True:
-            for job in conn.recv():
-                conn.send(_check_reference(*job[1:]) if job[0] == "reference" else _compare(*job[1:]))
-    except (EOFError, OSError):  # the parent closed the pipe, or is gone
-        return
-
-
-def _check_reference(answer: str, prose: bool) -> str | None:
-    """The answer to grade against, or None when math-verify reads none in it. Prose (a bare reference with words,
-    such as `The answer is 42.`) is read the way math-verify reads free text, as TRL's accuracy_reward reads every
-    reference: that finds 42 there, and nothing in `Answer is forty two.` (instead of the product f*o*r*t*y*...)."""
-    try:
-        if not prose:
-            return answer if _parse(answer) else None
-        from math_verify import parse
-
-        found = parse(answer, parsing_timeout=MATH_VERIFY_TIMEOUT_S)
-        return _clean_part(found[1]) or None if found and _parse(found[1]) else None
-    except Exception:  # math-verify catches nearly everything itself; anything left means "no answer"
-        return None
-
-
-def _compare(reference: str, prediction: str) -> float:
-    try:
-        from math_verify import verify
-
-        return float(verify(_parse(reference), _parse(prediction), timeout_seconds=MATH_VERIFY_TIMEOUT_S))
-    except Exception:  # math-verify catches nearly everything itself; anything left is a wrong answer, not a crash
-        return 0.0
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse(answer: str):
-    from math_verify import LatexExtractionConfig, parse
-
-    # Wrapped in \boxed{} so both sides go through math-verify's best-tuned path (handles \frac12, \dfrac, 0.5, units).
-    return parse("\\boxed{" + answer + "}", extraction_config=[LatexExtractionConfig(boxed_match_priority=0)],
-                 parsing_timeout=MATH_VERIFY_TIMEOUT_S)
 
 
 # ---------------------------------------------------------------- resolving --reward_funcs (training, eval, reports)
@@ -664,46 +703,28 @@ def _answer(text: str) -> str:
     return rf"<think>x</think><answer>{text}</answer>"
 
 
-SELF_TESTS = [  # (function, input, expected); accuracy inputs are (completion, solution)
+SELF_TESTS = [  # (function, input, expected): one case per rule; the exhaustive tables live in tests/test_rewards.py
     (extract_boxed, r"\boxed{\frac{1}{2}}", r"\frac{1}{2}"),
-    (extract_boxed, r"\boxed{1} then \boxed{2}", "2"),
-    (extract_boxed, r"so \boxed 5", "5"),
-    (extract_boxed, r"\fbox{x+1}", "x+1"),
-    (extract_boxed, r"\boxed{\{1,2\}}", r"\{1,2\}"),
-    (extract_boxed, r"\boxed{\frac{1}{2}", None),
-    (extract_boxed, "no box", None),
-    (extract_answer, _answer(r"\boxed{1} and \boxed{2} and \boxed{3}"), "1, 2, 3"),
+    (extract_answer, _answer(r"\boxed{1} and \boxed{2}"), "1, 2"),
     (extract_answer, _answer(r"\boxed{1}, no: \boxed{5}"), "5"),
-    (extract_answer, _answer(r"\boxed{42.}"), "42"),
-    (extract_answer, _answer(r"\boxed{1 000}"), "1000"),
     (format_reward, _GOOD, 1.0),
-    (format_reward, "  <think>a</think>\n<answer>5</answer>\n", 0.5),
+    (format_reward, "<think>a</think><answer>5</answer>", 0.5),
     (format_reward, r"<answer>\boxed{5}</answer><think>a</think>", 0.0),
-    (format_reward, r"<think>a</think><think>b</think><answer>\boxed{5}</answer>", 0.0),
-    (format_reward, r"<think>a</think><answer>\boxed{5}", 0.0),
-    (format_reward, r"\boxed{5}", 0.0),
-    (accuracy_reward, (_GOOD, "5"), 1.0),
     (accuracy_reward, (_GOOD, "6"), 0.0),
     (accuracy_reward, (r"<think>\boxed{5}</think><answer>five</answer>", "5"), 0.0),
-    (accuracy_reward, (r"<think>it is \boxed{5}", "5"), 0.0),
     (accuracy_reward, (r"</think> so \boxed{5}", "Natalia sold 2+3=5 #### 5"), 1.0),
-    (accuracy_reward, (r"\boxed{27}", "27.0"), 1.0),
     (accuracy_reward, (r"\boxed{27}", 27.0), 1.0),
     (accuracy_reward, (r"\boxed{0.5}", r"so $x=\boxed{\dfrac{1}{2}}$."), 1.0),
-    (accuracy_reward, (r"\boxed{\frac12}", "0.5"), 1.0),
-    (accuracy_reward, (r"\boxed{\{2, 1\}}", r"\{1,2\}"), 1.0),
-    (accuracy_reward, (r"\boxed{[1,2]}", "[1,2)"), 0.0),
-    (accuracy_reward, (r"\boxed{18 \text{ apples}}", "18"), 1.0),
-    (accuracy_reward, (_answer(r"\boxed{1} and \boxed{2} and \boxed{3}"), r"\{1,2,3\}"), 1.0),
-    (accuracy_reward, (_answer(r"\boxed{-2,1}"), r"So \(\boxed{1}\) and \(\boxed{-2}\)."), 1.0),
     (accuracy_reward, (_answer(r"\boxed{-2}"), r"So \(\boxed{1}\) and \(\boxed{-2}\)."), 0.0),  # partial answer
-    (accuracy_reward, (_answer(r"\boxed{5} \boxed{6}"), "6"), 0.0),  # hedging
-    (accuracy_reward, (_answer(r"\boxed{42.}"), "42"), 1.0),
-    (accuracy_reward, (_answer(r"\boxed{1 000}"), "1000"), 1.0),
+    (accuracy_reward, (_answer(r"\boxed{5}\,\boxed{6}"), "6"), 0.0),  # hedging
+    (accuracy_reward, (_answer(r"\boxed{3, 8}"), "The roots are 3 and 8."), 1.0),  # multi-part prose
+    (accuracy_reward, (_answer(r"\boxed{8}"), "The roots are 3 and 8."), 0.0),  # partial answer
+    (accuracy_reward, (_answer(r"\boxed{3}"), "f(t) = 3t"), 0.0),  # dropped variable
+    (accuracy_reward, (_answer(r"\boxed{\begin{bmatrix}1&0\\0&1\end{bmatrix}}"),
+                       r"\begin{pmatrix}1&0\\0&1\end{pmatrix}"), 1.0),  # bare LaTeX
+    (accuracy_reward, (_answer(r"\boxed{0}"), 5e-7), 0.0),  # relative tolerance
+    (accuracy_reward, (_GOOD, ["$5$"]), 1.0),  # a list cell (OlympiadBench)
     (accuracy_reward, (_answer(r"\boxed{42}"), "Answer is forty two."), None),
-    (accuracy_reward, (_answer(r"\boxed{5}"), None), None),
-    (accuracy_reward, (_answer(r"\boxed{None}"), "  "), None),
-    (accuracy_reward, (r"\boxed{5}", r"\boxed{"), None),
     (accuracy_reward, (r"\boxed{9^{9^{9^{9}}}}", r"\boxed{2003^{2002^{2001}}}"), 0.0),
 ]
 

@@ -310,6 +310,7 @@ def save_run_config(script_args, training_args, model_args, finished: bool, **ou
         "reward_weights": list(training_args.reward_weights or [1.0] * len(script_args.reward_funcs)),
         "max_prompt_length": script_args.max_prompt_length,
         "max_completion_length": training_args.max_completion_length,
+        "overlong_buffer": script_args.overlong_buffer,
         "num_generations": training_args.num_generations,
         "hardware": hardware(),
         **outcome,
