@@ -80,6 +80,9 @@ class ScriptArguments:
     )
     check: bool = field(
         default=False, metadata={"help": "Preflight: load tokenizer, data and rewards, print a report, train nothing."})
+    check_samples: int = field(
+        default=4, metadata={"help": "With --check: completions sampled from the base model for the first training "
+                             "prompts, shown with their lengths and rewards (0: none; loads the model's weights)."})
     demo: bool = field(
         default=False,
         metadata={"help": "Offline demo: build a tiny model and synthetic data under --output_dir (default "
@@ -107,7 +110,16 @@ class TrainConfig(GRPOConfig):
     )
     learning_rate: float = field(default=1e-5, metadata={"help": "AdamW learning rate."})
     num_generations: int | None = field(default=4, metadata={"help": "Completions sampled per prompt (G)."})
-    max_completion_length: int | None = field(default=256, metadata={"help": "Max tokens per completion."})
+    # Qwen2.5-0.5B-Instruct writes a median of ~274 tokens for a GSM8K solution (huggingface/trl#6263): at 256 most
+    # answers are cut before </answer> and score 0. 512 lets most finish; README gives the 24 GB-card batch shape.
+    max_completion_length: int | None = field(default=512, metadata={"help": "Max tokens per completion."})
+    # TRL's completion log, on: report/samples.md shows the best and worst completion of a group from it. Printing it
+    # (a rich table of every completion at every logged step) stays off unless asked for.
+    log_completions: bool = field(default=True, metadata={
+        "help": "Keep each logged step's completions, rewards and advantages in <output_dir>/completions/*.parquet "
+                "(TRL's log; report/samples.md reads it)."})
+    num_completions_to_print: int | None = field(default=0, metadata={
+        "help": "Completions TRL prints as a table at each logged step (needs rich; 0: none)."})
     logging_steps: float = field(default=1, metadata={"help": "Log rewards and loss every N steps."})
     save_steps: float = field(default=50, metadata={"help": "Save a checkpoint every N steps."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Keep at most N checkpoints."})
@@ -213,7 +225,7 @@ OUR_OPTIONS = {
                                             "eval_prompt_column", "eval_solution_column"],
     "LoRA and quantization": ["lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "load_in_4bit",
                               "load_in_8bit"],
-    "Modes": ["config", "check", "demo"],
+    "Modes": ["config", "check", "check_samples", "demo"],
 }
 SHORT_HELP = {
     "num_train_epochs": "Epochs over the training prompts (--max_steps wins when > 0).",
@@ -349,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
             from demo import run_demo
 
             return run_demo(demo_options(argv, training_args), train_from_argv=lambda a: run_training(*parse_args(a)))
+        if not script_args.check and any(a.split("=")[0] in ("--check_samples", "--check-samples") for a in argv):
+            raise UsageError("--check_samples only applies with --check: add --check, or drop --check_samples")
         if script_args.check:
             from preflight import preflight
 

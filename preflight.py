@@ -1,9 +1,10 @@
 """`python main.py --check <options>`: catch a doomed run in seconds, before any GPU hour is spent.
 
-It loads the tokenizer, the data, the rewards and the model's config (not its weights), trains nothing, writes
-nothing, and prints what the run would see: the first prompt as the policy reads it, prompt lengths, how many
-references the accuracy reward can read, whether a correctly formatted answer scores 1.0, the batch arithmetic, a
-rough memory estimate and the environment. Every fatal finding is an `error:` line; the exit status is 2 if any.
+It loads the tokenizer, the data, the rewards and the model's config, trains nothing, writes nothing, and prints what
+the run would see: the first prompt as the policy reads it, prompt lengths, how many references the accuracy reward
+can read, whether a correctly formatted answer scores 1.0, a few completions sampled from the base model with their
+lengths and rewards (the only step that loads the weights; --check_samples 0 skips it), the batch arithmetic, a rough
+memory estimate and the environment. Every fatal finding is an `error:` line; the exit status is 2 if any.
 Its own module because it is neither argument parsing (main.py) nor training (train.py).
 """
 from __future__ import annotations
@@ -77,6 +78,8 @@ def preflight(script_args, training_args, model_args, problems=()) -> int:
             report.line(f"{len(held_out)} problems in {script_args.eval_dataset_id} ({script_args.eval_split}); the first "
                         f"{min(len(held_out), script_args.eval_max_samples or len(held_out))} that fit are scored "
                         "greedily at step 0 and every --eval_steps steps")
+    if kept and funcs is not None and script_args.check_samples > 0:  # a prompt fits: sample the base model on it
+        report_samples(report, script_args, training_args, model_args, tokenizer)
     report_batch(report, training_args, kept)
     report_memory(report, model_args, training_args, longest)
     report_environment(report)
@@ -170,6 +173,52 @@ def report_reward_sanity(report: Report, data, rows: list[int], answers: list, f
         for i in [i for i, v in enumerate(scores) if v != 1.0][:3]:
             report.line(f"  scored {scores[i]}: reference answer {shorten(repr(pairs[i][1]), 80)} written as "
                         f"{shorten(repr(completions[i]), 120)}")
+
+
+def report_samples(report: Report, script_args, training_args, model_args, tokenizer) -> None:
+    """Sample completions from the base model for the first training prompts, as training will (its temperature and
+    length limit), scored by the run's rewards: a limit that cuts every answer, or a task where nothing scores, shows
+    here instead of after hours of zero reward."""
+    import dataclasses
+
+    import torch
+
+    import eval as evaluation
+    from callbacks import eval_settings
+    from models import load_for_generation
+
+    count = script_args.check_samples
+    report.section(f"sampled completions: the base model on the first {count} training prompt(s), as training samples")
+    if not torch.cuda.is_available():
+        report.line("generating on CPU: with a 0.5B model this may take a minute (--check_samples 0 skips it)")
+    settings = dataclasses.replace(
+        eval_settings(script_args, training_args, model_args), dataset_id=evaluation.absolute(script_args.dataset_id),
+        split=script_args.dataset_split, prompt_column=script_args.prompt_column,
+        solution_column=script_args.solution_column, max_samples=count, batch_size=count,
+        temperature=training_args.temperature, top_p=training_args.top_p)
+    try:
+        rows, _ = evaluation.load_prompts(settings, tokenizer)
+        model = load_for_generation(model_args.model_name_or_path, None, "--model_id")
+    except UsageError as err:
+        report.error(str(err))
+        return
+    records = evaluation.generate_records(model, tokenizer, rows, settings, evaluation.reward_functions(settings))
+    names = [name for name in evaluation.reward_functions(settings) if name in records[0]]
+    for record in records:
+        cut = "  CUT at --max_completion_length" if record["truncated"] else ""
+        scores = ", ".join(f"{name} {record[name]}" for name in names)
+        report.line(f"-- prompt {record['index'] + 1}: {record['completion_tokens']} tokens{cut}; reward "
+                    f"{record['reward']} ({scores})")
+        report.line(shorten(record["completion"], 400))
+    limit = training_args.max_completion_length
+    if all(record["truncated"] for record in records):
+        report.warn(f"all {len(records)} completions were cut at --max_completion_length {limit}: a cut answer never "
+                    "closes </answer>, so the format and accuracy rewards stay 0 and GRPO has nothing to learn from; "
+                    f"raise --max_completion_length (e.g. {limit * 2})")
+    elif not any(record["reward"] for record in records):
+        report.warn(f"none of the {len(records)} completions got any reward: if that holds for the whole data set, "
+                    "every group has equal rewards and GRPO learns nothing; check the rewards above, the system "
+                    "prompt's format instructions, or use easier data or a stronger model")
 
 
 def report_batch(report: Report, args, kept: int | None) -> None:

@@ -1,16 +1,19 @@
-"""The run report: plots of what a GRPO run logged, a model card, and the lines a user reads in the terminal.
+"""The run report: the files a run leaves for a reader (plots, model card, samples), and its end-of-run summary.
 
-    python report.py <output_dir>     # a finished run, a run still training, or one checkpoint-N directory
+    python report.py <output_dir>             # a finished run, a run still training, or one checkpoint-N directory
+    python report.py <output_dir> --samples   # the same, and print report/samples.md
 
-writes `<dir>/report/{rewards,heldout,completions,training}.png` and the model card `<dir>/README.md`, from the
-newest `trainer_state.json` it finds (the directory's own, else its newest complete `checkpoint-N/`) and the run's
-`run_config.json`. train.py calls `write_report` after the final save, prints `end_of_run_summary` last, and formats
-each logged step with `format_log_line`.
+writes `<dir>/report/{rewards,heldout,completions,training}.png`, `<dir>/report/samples.md` (what the model wrote:
+held-out answers from `heldout/step-<N>.jsonl`, training completions from TRL's `completions/` log) and the model card
+`<dir>/README.md` (with the run doctor's health warnings), from the newest `trainer_state.json` it finds (the
+directory's own, else its newest complete `checkpoint-N/`) and the run's `run_config.json`. train.py calls
+`write_report` after the final save and prints `end_of_run_summary` last.
 """
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import math
 import os
 import shlex
@@ -22,6 +25,9 @@ from errors import UsageError
 from runs import check_writable, checkpoint_step, last_complete_checkpoint, read_json, read_run_config, write_atomically
 
 REPORT_DIR = "report"
+SAMPLES_FILE = "samples.md"  # <dir>/report/samples.md: what the model wrote, held out and in training
+SAMPLE_PROBLEMS = 3  # held-out problems in samples.md: the first ones of the held-out set, the same at every step
+SAMPLE_STEPS = 3  # logged training steps whose best and worst completion samples.md shows: first, middle and last
 RUN_OUTCOME = ("finished", "best_step", "best_accuracy", "final_step", "wall_time_s")  # written when a run ends
 EVAL_KEYS = ("eval/accuracy", "eval/format", "eval/completion_length", "eval/truncated_fraction")
 DIAGNOSTICS = {"diagnostics/answer_extracted_fraction": "answer extracted (fraction)",
@@ -408,6 +414,117 @@ def write_plots(run: Run, report_dir: Path) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# Samples: what the model wrote
+
+def run_root(run: Run) -> Path:
+    """The run's --output_dir, also when the report is about one of its checkpoints."""
+    return run.directory.parent if checkpoint_step(run.directory) is not None else run.directory
+
+
+def _text(value) -> str:
+    """A prompt or completion as TRL logs it (a list of chat messages, or plain text): its last message's text."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, list) and value and isinstance(value[-1], dict):
+        return str(value[-1].get("content", ""))
+    return str(value)
+
+
+def _quote(text: str, width: int = 1200) -> list[str]:
+    text = text if len(text) <= width else text[:width] + f" [... {len(text) - width} more characters]"
+    fence = "````" if "```" in text else "```"  # a model may write a fence of its own
+    return [fence + "text", text, fence]
+
+
+def _heldout_records(root: Path, up_to: int | None) -> dict[int, list[dict]]:
+    """step -> that evaluation's records, from <run>/heldout/step-<N>.jsonl (at most step `up_to`)."""
+    found = {}
+    for path in (root / "heldout").glob("step-*.jsonl"):
+        step = path.stem.removeprefix("step-")
+        if step.isdigit() and (up_to is None or int(step) <= up_to):
+            found[int(step)] = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return found
+
+
+RECORD_FIELDS = {"index", "sample", "prompt", "completion", "solution", "extracted_answer", "completion_tokens",
+                 "truncated", "reward"}
+
+
+def heldout_samples(run: Run) -> list[str]:
+    records = _heldout_records(run_root(run), run.step if checkpoint_step(run.directory) is not None else None)
+    if not records:
+        return ["No held-out samples: held-out evaluation keeps them in `heldout/step-<N>.jsonl` when the run has "
+                "`--eval_dataset_id`.", ""]
+    result = heldout(run)
+    first, last = min(records), max(records)
+    best = result.best if result is not None and result.best in records else first
+    shown = {}  # step -> label; a step that is both best and last is shown once
+    for label, step in ((("before training" if first == 0 else "first evaluation"), first), ("best", best),
+                        ("final" if run.finished else "latest", last)):
+        shown[step] = f"{shown[step]}, {label}" if step in shown else label
+    problems = sorted({record["index"] for record in records[first]})[:SAMPLE_PROBLEMS]
+    lines = [f"The first {len(problems)} held-out problems (the same ones at every evaluation), answered greedily and "
+             "scored as `eval.py` does; from `heldout/step-<N>.jsonl`.", ""]
+    for number, index in enumerate(problems, 1):
+        record = next(r for r in records[first] if r["index"] == index)
+        lines += [f"### Problem {number} (held-out row {index})", "", *_quote(_text(record["prompt"])), "",
+                  f"Reference: {_reference(record['solution'])}", ""]
+        for step, label in shown.items():
+            match = next((r for r in records[step] if r["index"] == index and r.get("sample", 0) == 0), None)
+            if match is None:
+                continue
+            rewards = ", ".join(f"{name} {_fmt(value)}" for name, value in match.items() if name not in RECORD_FIELDS)
+            cut = ", **cut at the length limit**" if match.get("truncated") else ""
+            lines += [f"**Step {step} ({label})**: answer `{match.get('extracted_answer')}`; reward "
+                      f"{_fmt(match.get('reward'))} ({rewards}); {match.get('completion_tokens')} tokens{cut}", "",
+                      *_quote(match["completion"]), ""]
+    return lines
+
+
+def _reference(solution) -> str:
+    text = " ".join(str(solution).split())
+    return f"`{text}`" if len(text) <= 160 else f"`{text[:80]} … {text[-60:]}`"
+
+
+def training_samples(run: Run) -> list[str]:
+    files = sorted((run_root(run) / "completions").glob("completions_*.parquet"))
+    if checkpoint_step(run.directory) is not None:
+        files = [f for f in files if int(f.stem.split("_")[-1]) <= run.step]
+    if not files:
+        return ["No training samples: TRL keeps them in `completions/` when `--log_completions` is on (the default).",
+                ""]
+    import pandas as pd
+
+    picked = sorted({files[0], files[len(files) // 2], files[-1]})[:SAMPLE_STEPS]
+    lines = ["At a few logged steps, one group (the completions of one prompt: the group whose advantages differ "
+             "most), its best and worst completion by advantage, with each reward; from TRL's completion log "
+             "(`completions/completions_<step>.parquet`, `--log_completions`).", ""]
+    for path in picked:
+        table = pd.read_parquet(path)
+        table["prompt_text"] = [_text(p) for p in table["prompt"]]
+        rewards = [c for c in table.columns if c not in ("step", "prompt", "completion", "advantage", "prompt_text")
+                   and pd.api.types.is_numeric_dtype(table[c])]
+        group = max((g for _, g in table.groupby("prompt_text", sort=False)),
+                    key=lambda g: g["advantage"].max() - g["advantage"].min())
+        lines += [f"### Step {int(path.stem.split('_')[-1])}: {len(group)} completions of one prompt", "",
+                  *_quote(group["prompt_text"].iloc[0]), ""]
+        pair = [("best", group.loc[group["advantage"].idxmax()]), ("worst", group.loc[group["advantage"].idxmin()])]
+        if group["advantage"].max() == group["advantage"].min():  # no group told its completions apart
+            pair = [("one of them (every group's completions scored alike: no learning signal)", pair[0][1])]
+        for label, row in pair:
+            scores = ", ".join(f"{name.removesuffix('_reward')} {_fmt(float(row[name]))}" for name in rewards)
+            lines += [f"**{label}**: advantage {float(row['advantage']):+.3f}; {scores}", "",
+                      *_quote(_text(row["completion"])), ""]
+    return lines
+
+
+def samples_markdown(run: Run) -> str:
+    return "\n".join([f"# Samples: {run.progress}", "",
+                      "## Held-out problems at step 0, the best step and the last step", "", *heldout_samples(run),
+                      "## Training completions", "", *training_samples(run)])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 # The model card
 
 def _fmt(value, digits: int = 3) -> str:
@@ -550,6 +667,19 @@ def _heldout_table(run: Run) -> list[str]:
     return lines
 
 
+def health_lines(run: Run) -> list[str]:
+    """The run doctor's warnings, as run_config.json records them."""
+    warnings = run.config.get("health")
+    if warnings is None:
+        return ["Not recorded (a run made before the run doctor)."]
+    if not warnings:
+        return ["No warnings: the run doctor found no truncation, no lack of learning signal, no flat accuracy, no "
+                "reward failures, no entropy collapse, no KL or gradient blow-up, no held-out decline and no "
+                "non-finite loss."]
+    return [f"- step {w.get('step')}, **{str(w.get('check')).replace('_', ' ')}**: {w.get('message')}"
+            for w in warnings]
+
+
 def _eval_command(run: Run, model_dir: str) -> str:
     data, split = run.config.get("eval_dataset_id"), run.config.get("eval_split")
     if not data:  # none recorded: a hub set's test split, or a placeholder (a local file is its own only split)
@@ -620,6 +750,12 @@ def model_card(run: Run, plots: list[Path], model_dir: str) -> str:
         "",
         *_reward_table(run),
         "",
+        "### Health",
+        "",
+        *health_lines(run),
+        "",
+        f"What the model wrote, held out and in training: [{REPORT_DIR}/{SAMPLES_FILE}]({REPORT_DIR}/{SAMPLES_FILE}).",
+        "",
         "## Training",
         "",
         f"- **Base model:** `{base}`",
@@ -657,7 +793,8 @@ def model_card(run: Run, plots: list[Path], model_dir: str) -> str:
 # Entry points
 
 def write_report(output_dir: str | Path) -> Path:
-    """Write `<output_dir>/report/*.png` and the model card `<output_dir>/README.md`; returns the report directory.
+    """Write `<output_dir>/report/*.png`, `report/samples.md` and the model card `<output_dir>/README.md`; returns the
+    report directory.
 
     TRL writes its own card to the run's --output_dir at every checkpoint save, so call this after the last save."""
     run = load_run(output_dir)
@@ -665,6 +802,7 @@ def write_report(output_dir: str | Path) -> Path:
     check_writable(report_dir, "report directory", directory=True)
     check_writable(run.directory / "README.md", "model card", directory=False)
     plots = write_plots(run, report_dir)
+    write_atomically(report_dir / SAMPLES_FILE, samples_markdown(run))
     loadable = adapter_dir(run)
     model_dir = str(Path(output_dir) / loadable.name) if loadable not in (None, run.directory) else str(output_dir)
     write_atomically(run.directory / "README.md", model_card(run, plots, model_dir))
@@ -710,6 +848,13 @@ def end_of_run_summary(output_dir: str | Path) -> str:
         if result.last != result.best:
             text += f" -> {'final' if run.finished else 'latest'} {at(result.last)}"
         lines.append(text)
+    warnings = config.get("health") or []
+    if warnings:
+        lines.append(f"  health:   {len(warnings)} warning(s): " + "; ".join(
+            f"step {w.get('step')} {str(w.get('check')).replace('_', ' ')}" for w in warnings)
+            + " (see the model card's Health section)")
+    elif "health" in config:
+        lines.append("  health:   no warnings")
     report_dir = run.directory / REPORT_DIR
     if report_dir.is_dir():
         lines.append(f"  report:   {run.directory / 'README.md'} and {report_dir}/ "
@@ -717,39 +862,18 @@ def end_of_run_summary(output_dir: str | Path) -> str:
     return "\n".join(lines)
 
 
-def format_log_line(logs: dict, step: int, max_steps: int) -> str:
-    """One aligned progress line with the figures that say whether GRPO is learning; everything else still goes to
-    trainer_state.json and TensorBoard."""
-    width = len(str(max_steps)) if max_steps and max_steps > 0 else 1
-    parts = [f"step {step:>{width}}/{max_steps}" if max_steps and max_steps > 0 else f"step {step:>{width}}"]
-
-    def add(label, key, spec="7.3f"):
-        value = _number(logs.get(key))
-        if value is not None:
-            parts.append(f"{label} {value:{spec}}")
-    add("loss", "loss", "+8.4f")
-    reward, spread = _number(logs.get("reward")), _number(logs.get("reward_std"))
-    if reward is not None:
-        parts.append(f"reward {reward:6.3f}" + (f" ±{spread:5.3f}" if spread is not None else ""))
-    for key in reward_keys([logs]):
-        add(short_name(key), key, "5.3f")
-    add("kl", "kl", "7.4f")
-    add("eval acc", "eval/accuracy", "5.3f")
-    add("eval fmt", "eval/format", "5.3f")
-    add("len", "completions/mean_length", "6.1f")
-    add("lr", "learning_rate", "8.2e")
-    if len(parts) == 1:  # an entry we have no layout for (e.g. train_runtime at the end): show it compactly
-        parts += [f"{key} {_fmt(value)}" for key, value in logs.items() if key not in ("step", "epoch")]
-    return " | ".join(parts)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write plots (<dir>/report/*.png) and a model card (<dir>/README.md) "
                                                  "for a GRPO run, finished or not, or one of its checkpoints.")
     parser.add_argument("output_dir", help="a training --output_dir, or one of its checkpoint-N directories")
+    parser.add_argument("--samples", action="store_true",
+                        help=f"also print {REPORT_DIR}/{SAMPLES_FILE}: held-out answers at step 0, best and last step, "
+                             "and the best and worst completion of a group at a few training steps")
     args = parser.parse_args(argv)
     try:
-        write_report(args.output_dir)
+        report_dir = write_report(args.output_dir)
+        if args.samples:
+            print((report_dir / SAMPLES_FILE).read_text())
         print(end_of_run_summary(args.output_dir))
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)

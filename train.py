@@ -52,7 +52,7 @@ def train(script_args, training_args, model_args) -> Path:
     # run continues the same curves instead of starting a second folder. A folder the user chose still wins.
     os.environ["TENSORBOARD_LOGGING_DIR"] = USER_TENSORBOARD_DIR or str(output_dir / "runs")
 
-    from heldout import ReadableProgress
+    from callbacks import ReadableProgress, RunDoctor
 
     model = load_policy(model_args, training_args)
     peft_config = lora_config(model_args)
@@ -77,6 +77,9 @@ def train(script_args, training_args, model_args) -> Path:
     if held_out:  # after the progress bar, so the bar exists to print the step-0 figures
         held_out.trainer = trainer
         trainer.add_callback(held_out)
+    doctor = RunDoctor(output_dir, training_args.max_completion_length,
+                       training_args.per_device_train_batch_size * training_args.steps_per_generation)
+    trainer.callback_handler.callbacks.insert(0, doctor)  # first: its health/* figures go out with the step's log
     if resume:
         main_print(f"Resuming from {Path(resume).name}")
     speed = {"gradient_checkpointing": f"{training_args.gradient_checkpointing} ({checkpointing})",
@@ -84,7 +87,8 @@ def train(script_args, training_args, model_args) -> Path:
     main_print("speed settings: " + ", ".join(f"{k}={v}" for k, v in speed.items()))
     earlier = time_before(resume)
     start = {"init_adapter": init_adapter, "started_at": started - earlier}
-    save_run_config(script_args, training_args, model_args, finished=False, speed_settings=speed, **start)
+    save_run_config(script_args, training_args, model_args, finished=False, speed_settings=speed,
+                    health=doctor.warnings, **start)
     trainer.train(resume_from_checkpoint=resume)
 
     trainer.save_model(str(output_dir))  # every rank takes part: ZeRO-3 gathers the sharded adapter here
@@ -93,7 +97,8 @@ def train(script_args, training_args, model_args) -> Path:
     tokenizer.save_pretrained(str(output_dir))
     trainer.save_state()  # the run's own trainer_state.json, with the final entry, for the report
     outcome = {"speed_settings": speed, "final_step": trainer.state.global_step, **start,
-               "wall_time_s": round(time.time() - started + earlier, 1)}  # with the time before a resume
+               "wall_time_s": round(time.time() - started + earlier, 1),  # with the time before a resume
+               "health": doctor.warnings}
     if held_out:
         outcome.update(held_out.keep_best(output_dir))
     save_run_config(script_args, training_args, model_args, finished=True, **outcome)
@@ -240,7 +245,7 @@ def held_out_eval(script_args, training_args, model_args, tokenizer):
     if world_size() > 1:
         raise UsageError("held-out evaluation during training (--eval_dataset_id) runs in a single process: drop it "
                          "under accelerate launch and evaluate checkpoints with eval.py")
-    from heldout import HeldOutEval, eval_settings
+    from callbacks import HeldOutEval, eval_settings
 
     # Default: at every checkpoint, so each checkpoint-N has its held-out figure to check with eval.py.
     every = int(training_args.eval_steps or training_args.save_steps)

@@ -1,9 +1,13 @@
-"""Held-out accuracy during training (heldout.py): one real run on the demo fixtures, shared by every test here."""
+"""The trainer callbacks (callbacks.py): held-out accuracy during training, the best adapter and the progress line;
+one real run on the demo fixtures, shared by every test here."""
 import json
 import shutil
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
+import callbacks
 import eval as evaluation
 from conftest import run_cli
 from test_train import train_args
@@ -58,23 +62,39 @@ def test_heldout_accuracy_equals_eval_py_on_the_same_checkpoint(run, demo_dir, t
         assert summary["accuracy"] == evals[step]["eval/accuracy"], step
         assert summary["format_mean"] == evals[step]["eval/format"], step
         assert summary["completion_tokens_mean"] == evals[step]["eval/completion_length"], step
+        kept = [json.loads(line) for line in (out / "heldout" / f"step-{step}.jsonl").read_text().splitlines()]
+        assert kept == result["samples"], f"heldout/step-{step}.jsonl holds eval.py's own records"
     baseline = evaluation.evaluate(evaluation.EvalArguments(
         model_dir=str(out), baseline=True, dataset_id=str(demo_dir / "data" / "val.jsonl"), split="test",
         max_samples=16, max_completion_length=16, output_file=str(tmp_path / "base.json")))
     assert baseline["summary"]["accuracy"] == evals[0]["eval/accuracy"], "step 0 is the base model"
 
 
+def adapter_tensors(directory):
+    return load_file(directory / "adapter_model.safetensors")
+
+
+def assert_same_tensors(left: dict, right: dict) -> None:
+    assert left.keys() == right.keys()
+    for name in left:
+        assert torch.equal(left[name], right[name]), name
+
+
 def test_best_adapter_is_left_in_output_dir_and_final_in_final(run):
+    """The adapter a user loads from --output_dir holds the weights of checkpoint-<best_step> (step 0: the untrained
+    LoRA, whose B matrices are zero); final/ holds checkpoint-6's."""
     out, _, history, config = run
     evals = eval_entries(history)
     best = max(evals.values(), key=lambda e: (e["eval/accuracy"], -e["step"]))  # earliest step wins a tie
     assert config["best_step"] == best["step"] and config["final_step"] == 6
-    assert (out / "adapter_model.safetensors").read_bytes() == (out / "best" / "adapter_model.safetensors").read_bytes()
-    assert (out / "final" / "adapter_model.safetensors").is_file()
-    final_ckpt = (out / "checkpoint-6" / "adapter_model.safetensors").read_bytes()
-    assert (out / "final" / "adapter_model.safetensors").read_bytes() == final_ckpt
-    if best["step"] == 6:
-        assert (out / "adapter_model.safetensors").read_bytes() == final_ckpt
+    left = adapter_tensors(out)
+    if best["step"] == 0:
+        assert all(not t.any() for name, t in left.items() if "lora_B" in name)
+    else:
+        assert_same_tensors(left, adapter_tensors(out / f"checkpoint-{best['step']}"))
+    assert_same_tensors(adapter_tensors(out / "final"), adapter_tensors(out / "checkpoint-6"))
+    if best["step"] != 6:
+        assert any(not torch.equal(left[n], t) for n, t in adapter_tensors(out / "checkpoint-6").items())
 
 
 def test_best_so_far_survives_a_resume(run, demo_dir, tmp_path):
@@ -110,8 +130,8 @@ def test_diagnostics_custom_reward_and_readable_log(run):
     assert any("eval acc" in line for line in lines), proc.stdout[-2000:]
     assert not any("{'loss'" in line for line in proc.stdout.splitlines()), "no raw dicts"
     assert "train_runtime" not in proc.stdout
-    tail = proc.stdout.strip().splitlines()[-5:]
-    assert tail[0].startswith("Training finished after 6 steps") and "held-out accuracy" in "\n".join(tail)
+    tail = proc.stdout[proc.stdout.rindex("Training finished"):]
+    assert tail.startswith("Training finished after 6 steps") and "held-out accuracy" in tail
     # eval.py resolves the custom reward recorded by the run, from any directory.
     assert (out / "README.md").read_text().count("brevity") >= 1
 
@@ -124,3 +144,45 @@ def test_run_without_eval_data_has_no_heldout_entries(demo_dir, tmp_path):
     assert not any("eval/accuracy" in e for e in history)
     assert not (out / "best").exists() and not (out / "final").exists()
     assert "best_step" not in json.loads((out / "run_config.json").read_text())
+
+
+def test_format_log_line():
+    logs = {"loss": -0.0123, "grad_norm": 0.3, "learning_rate": 1e-5, "reward": 0.95, "reward_std": 0.346,
+            "rewards/format_reward/mean": 0.906, "rewards/format_reward/std": 0.26,
+            "rewards/accuracy_reward/mean": 0.044, "rewards/accuracy_reward/std": 0.16,
+            "completions/mean_length": 16.9, "completions/clipped_ratio": 0.0, "frac_reward_zero_std": 0.2,
+            "entropy": 0.44, "clip_ratio/low_mean": 0.0, "step_time": 0.13, "epoch": 0.6}
+    line = callbacks.format_log_line(logs, 7, 120)
+    assert line.startswith("step   7/120 | ")
+    for part in ("loss  -0.0123", "reward  0.950 ±0.346", "format 0.906", "accuracy 0.044", "len   16.9",
+                 "lr 1.00e-05"):
+        assert part in line, (part, line)
+    assert "{" not in line and "'" not in line and "clip_ratio" not in line and "\n" not in line
+    # aligned: the same fields land in the same columns from step to step
+    other = callbacks.format_log_line({**logs, "loss": 0.5, "reward": 1.5}, 120, 120)
+    assert len(other) == len(line) and other.index("reward") == line.index("reward")
+    # held-out figures when the entry has them; an entry without training keys is still shown, compactly
+    assert "eval acc 0.420" in callbacks.format_log_line({"eval/accuracy": 0.42, "eval/format": 0.9}, 60, 120)
+    assert "train_runtime 3725" in callbacks.format_log_line({"train_runtime": 3725.0}, 120, 120)
+
+
+def test_samples_show_the_same_heldout_problems_at_step_0_best_and_last(run):
+    """report/samples.md (and report.py --samples) quotes the first held-out problems at step 0, the best step and
+    step 6, exactly as heldout/step-<N>.jsonl recorded them, and a best and worst completion from TRL's log."""
+    out, _, _, config = run
+    proc = run_cli("report.py", out, "--samples")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = (out / "report" / "samples.md").read_text()
+    assert text.strip() in proc.stdout and "report/samples.md" in (out / "README.md").read_text()
+    records = {step: [json.loads(line) for line in (out / "heldout" / f"step-{step}.jsonl").read_text().splitlines()]
+               for step in (0, config["best_step"], 6)}
+    heldout, training = text.split("## Training completions")
+    problems = heldout.split("### Problem ")[1:]
+    assert len(problems) == 3
+    for number, section in enumerate(problems):
+        assert section.startswith(f"{number + 1} (held-out row {number})")
+        for step, kept in records.items():
+            record = next(r for r in kept if r["index"] == number)
+            assert f"**Step {step} (" in section and record["completion"] in section, (step, section)
+    assert "**best**: advantage +" in training and "**worst**: advantage " in training
+    assert training.count("### Step ") == 3  # the first, middle and last logged steps

@@ -228,23 +228,3 @@ def test_stale_heldout_plot_is_removed(tmp_path):
     report.write_report(run)
     assert not (run / "report" / "heldout.png").exists()
     assert "heldout.png" not in (run / "README.md").read_text()
-
-
-def test_format_log_line():
-    logs = {"loss": -0.0123, "grad_norm": 0.3, "learning_rate": 1e-5, "reward": 0.95, "reward_std": 0.346,
-            "rewards/format_reward/mean": 0.906, "rewards/format_reward/std": 0.26,
-            "rewards/accuracy_reward/mean": 0.044, "rewards/accuracy_reward/std": 0.16,
-            "completions/mean_length": 16.9, "completions/clipped_ratio": 0.0, "frac_reward_zero_std": 0.2,
-            "entropy": 0.44, "clip_ratio/low_mean": 0.0, "step_time": 0.13, "epoch": 0.6}
-    line = report.format_log_line(logs, 7, 120)
-    assert line.startswith("step   7/120 | ")
-    for part in ("loss  -0.0123", "reward  0.950 ±0.346", "format 0.906", "accuracy 0.044", "len   16.9",
-                 "lr 1.00e-05"):
-        assert part in line, (part, line)
-    assert "{" not in line and "'" not in line and "clip_ratio" not in line and "\n" not in line
-    # aligned: the same fields land in the same columns from step to step
-    other = report.format_log_line({**logs, "loss": 0.5, "reward": 1.5}, 120, 120)
-    assert len(other) == len(line) and other.index("reward") == line.index("reward")
-    # held-out figures when the entry has them; an entry without training keys is still shown, compactly
-    assert "eval acc 0.420" in report.format_log_line({"eval/accuracy": 0.42, "eval/format": 0.9}, 60, 120)
-    assert "train_runtime 3725" in report.format_log_line({"train_runtime": 3725.0}, 120, 120)
