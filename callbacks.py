@@ -36,7 +36,7 @@ FINAL_DIR = "final"  # <output_dir>/final/: the last step's adapter when held-ou
 def eval_settings(script_args, training_args, model_args) -> evaluation.EvalSettings:
     """The settings `python eval.py --model_dir <checkpoint> --dataset_id <eval data> --split <eval split>
     --max_samples N --max_completion_length <training's>` resolves for this run: greedy, the run's prompt, rewards
-    and prompt-length limit, eval.py's default batch size."""
+    (the overlong reward with the run's buffer and length) and prompt-length limit, eval.py's default batch size."""
     defaults = evaluation.EvalArguments()
     return evaluation.EvalSettings(
         model_dir=str(Path(training_args.output_dir).resolve()), adapter=None, adapter_sha256=None,
@@ -48,7 +48,8 @@ def eval_settings(script_args, training_args, model_args) -> evaluation.EvalSett
         reward_weights=tuple(float(w) for w in training_args.reward_weights or [1.0] * len(script_args.reward_funcs)),
         max_prompt_length=script_args.max_prompt_length or None, max_samples=script_args.eval_max_samples or None,
         max_completion_length=training_args.max_completion_length, num_samples=1, temperature=0.0, top_p=1.0,
-        seed=defaults.seed, batch_size=defaults.batch_size, backend="transformers")
+        seed=defaults.seed, batch_size=defaults.batch_size, backend="transformers",
+        overlong_buffer=script_args.overlong_buffer, overlong_length=training_args.max_completion_length)
 
 
 @contextmanager
