@@ -361,7 +361,9 @@ def main(argv: list[str] | None = None) -> int:
             from demo import run_demo
 
             return run_demo(demo_options(argv, training_args), train_from_argv=lambda a: run_training(*parse_args(a)))
-        if not script_args.check and any(a.split("=")[0] in ("--check_samples", "--check-samples") for a in argv):
+        samples_given = any(a.split("=")[0] in ("--check_samples", "--check-samples") for a in argv) \
+            or script_args.check_samples != ScriptArguments.check_samples  # on the command line or in a --config YAML
+        if not script_args.check and samples_given:
             raise UsageError("--check_samples only applies with --check: add --check, or drop --check_samples")
         if script_args.check:
             from preflight import preflight

@@ -141,6 +141,16 @@ def test_check_samples_completions_and_warns_when_all_are_cut(demo_dir, tmp_path
     assert refused.returncode == 2 and refused.stderr.startswith("error: --check_samples only applies with --check")
 
 
+def test_check_samples_in_a_yaml_without_check_is_refused(demo_dir, tmp_path, capsys):
+    import main as cli
+
+    config = tmp_path / "run.yaml"
+    config.write_text("check_samples: 2\n")
+    code = cli.main(["--config", str(config), *map(str, train_args(demo_dir, tmp_path / "run")[1:])])
+    assert code == 2 and capsys.readouterr().err.startswith("error: --check_samples only applies with --check")
+    assert not (tmp_path / "run").exists()
+
+
 def feed(doctor, entries: list[dict]) -> list[str]:
     """Log `entries` one step each, as Trainer.log does (history entry, then on_log); returns the checks warned."""
     from transformers import TrainerControl, TrainerState
