@@ -5,7 +5,9 @@ One public function, `judge(jobs) -> (outcomes, overruns)`; reward.py decides wh
     ("parse", answer)                        -> True when math-verify reads a value in `\boxed{answer}`
     ("compare", reference, prediction, rel) -> 1.0 when equal, else 0.0: two real numbers exactly when either is
                                                an integer or both are fractions, else within `rel` of the larger (so
-                                               `\boxed{0}` is not 5e-7); anything else as math-verify's `verify` says
+                                               `\boxed{0}` is not 5e-7), or a precise decimal answer that is the
+                                               value rounded to its written places (`rounding_half_unit`); anything
+                                               else as math-verify's `verify` says
 
 A job whose own code (not math-verify's) raises gets a RuleError (the error's text) instead, for the caller to count.
 
@@ -22,6 +24,7 @@ import atexit
 import functools
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -35,6 +38,9 @@ TIMEOUT_S = 2.0  # hard wall-clock limit for one math-verify job (parse + verify
 MATH_VERIFY_TIMEOUT_S = 1  # math-verify's own (signal) timeouts in the worker: slow cases end here, cheaply
 STARTUP_TIMEOUT_S = 60.0  # importing sympy on a busy machine can take a while; only a broken install exceeds this
 WORKER_MEMORY_BYTES = 4 << 30  # a runaway answer gets MemoryError in the worker, not the machine's OOM killer
+# A decimal answer this precise (significant digits) may be the exact value rounded to its written places (`0.3333` for
+# 1/3, `3.1416` for pi); fewer digits (`0.33`, `3.14`) are too coarse to tell an answer from a near miss.
+MIN_ROUNDED_DIGITS = 4
 
 # What an overrun job (or one that killed the worker) counts as: not equal, no value read.
 OVERRUN = {"compare": 0.0, "parse": False}
@@ -196,7 +202,7 @@ def _compare(reference: str, prediction: str, relative_tolerance: float) -> floa
     except Exception:  # math-verify catches nearly everything itself; anything left is a wrong answer, not a crash
         return 0.0
     try:
-        numeric = _numeric_verdict(gold, answer, reference + prediction, relative_tolerance)
+        numeric = _numeric_verdict(gold, answer, reference, prediction, relative_tolerance)
     except TimeoutError:
         numeric = None
     except Exception as err:
@@ -211,19 +217,34 @@ def _compare(reference: str, prediction: str, relative_tolerance: float) -> floa
         return 0.0
 
 
-def _numeric_verdict(gold: list, answer: list, texts: str, relative_tolerance: float) -> float | None:
+def rounding_half_unit(text: str):
+    """Half a unit in the last written place of a plain decimal with at least MIN_ROUNDED_DIGITS significant digits
+    (`0.3333` -> 0.00005), as a Decimal; None for any other text. An answer rounded honestly to its written places lies
+    within this of the exact value."""
+    from decimal import Decimal
+
+    match = re.fullmatch(r"-?(\d*)\.(\d+)", text.strip())
+    if not match or len((match[1] + match[2]).lstrip("0")) < MIN_ROUNDED_DIGITS:
+        return None
+    return Decimal(5).scaleb(-len(match[2]) - 1)
+
+
+def _numeric_verdict(gold: list, answer: list, reference: str, prediction: str, relative_tolerance: float
+                     ) -> float | None:
     """1.0 or 0.0 when both sides are one real number; None otherwise, and for percentages (math-verify's own rule
     reads 28 and 28% as one answer)."""
     import signal
 
     import sympy
 
+    texts = reference + prediction
     if not (gold and answer) or "%" in texts or "percent" in texts:
         return None
     a, b = gold[0], answer[0]
     if not all(isinstance(x, sympy.Expr) and x.is_number and _small(x) for x in (a, b)):
         return None
-    if a.is_Rational and b.is_Rational:
+    half_unit = rounding_half_unit(prediction)
+    if a.is_Rational and b.is_Rational and half_unit is None:
         return float(a == b)
     exact = a.is_Integer or b.is_Integer  # an integer answer is exact: 203.9999999 is not 204
     signal.signal(signal.SIGALRM, _raise_timeout)  # the worker is single-threaded: its own alarm bounds evalf
@@ -234,7 +255,10 @@ def _numeric_verdict(gold: list, answer: list, texts: str, relative_tolerance: f
         signal.setitimer(signal.ITIMER_REAL, 0)
     if not (x.is_real and y.is_real and x.is_finite and y.is_finite):
         return None
-    return float(bool(abs(x - y) <= (1e-20 if exact else relative_tolerance) * max(abs(x), abs(y))))
+    if abs(x - y) <= (1e-20 if exact else relative_tolerance) * max(abs(x), abs(y)):
+        return 1.0
+    # The exact value rounded to the answer's written places (an integer is never within half a unit of another value)
+    return float(half_unit is not None and bool(abs(x - y) <= sympy.Float(str(half_unit), 30)))
 
 
 def _small(expr) -> bool:

@@ -373,13 +373,16 @@ def _for_math_verify(answer: str) -> str:
 
 def _numbers_agree(reference: str, prediction: str) -> bool | None:
     """Two plain numerals (`-12`, `0.5`): equal exactly when either is an integer (`27.0` is 27, 203.9999999 is not
-    204), else within RELATIVE_TOLERANCE of the larger; None when either is no plain numeral."""
+    204), else within RELATIVE_TOLERANCE of the larger or, for a precise decimal prediction, the reference rounded to
+    its written places (`math_worker.rounding_half_unit`); None when either is no plain numeral."""
     if not (_PLAIN_NUMBER.fullmatch(reference) and _PLAIN_NUMBER.fullmatch(prediction)):
         return None
     a, b = Decimal(reference), Decimal(prediction)
     if a % 1 == 0 or b % 1 == 0:
         return a == b
-    return abs(a - b) <= Decimal(RELATIVE_TOLERANCE) * max(abs(a), abs(b))
+    half_unit = math_worker.rounding_half_unit(prediction)  # `0.3333` for 0.333333: the value rounded as written
+    return abs(a - b) <= Decimal(RELATIVE_TOLERANCE) * max(abs(a), abs(b)) or (half_unit is not None and
+                                                                               abs(a - b) <= half_unit)
 
 
 # ---------------------------------------------------------------- rewards

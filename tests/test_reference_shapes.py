@@ -188,6 +188,16 @@ NUMBERS = [  # class 5: integers exactly, other numbers within a relative tolera
     ("math500", r"\frac{1}{2000000}", answered("0"), 0.0),
     ("math500", r"\frac{1}{3}", answered("0.3333333"), 1.0),
     ("math500", r"\frac{1}{3}", answered("0.33"), 0.0),
+    # a precise decimal (4+ significant digits) rounded honestly to its written places is the value; coarser is not
+    ("math500", r"\frac{1}{3}", answered("0.333333"), 1.0),
+    ("math500", r"\frac{1}{3}", answered("0.3333"), 1.0),
+    ("math500", r"\frac{1}{3}", answered("0.333"), 0.0),
+    ("math500", r"\frac{2}{3}", answered("0.6666"), 0.0),  # truncated, not rounded
+    ("math500", r"\pi", answered("3.1416"), 1.0),
+    ("math500", r"\pi", answered("3.14"), 0.0),
+    ("math500", "0.5", answered("0.50001"), 0.0),
+    ("math500", "0.333333333", answered("0.3333"), 1.0),
+    ("math500", "0.333333333", answered("0.3334"), 0.0),
     ("math500", r"\sqrt{8}", answered("2.8284271"), 1.0),
     ("math500", "1234567.5", answered("1234567.6"), 1.0),  # within a millionth of the value
     ("math500", "1234567.5", answered("1234577.5"), 0.0),
