@@ -68,16 +68,20 @@ def test_demo_evaluates_on_validation_during_training_and_writes_its_report(demo
 
 
 def test_readme_shows_what_the_demo_prints(demo):
-    """The README's demo table is the demo's real output (seed 42), within CPU nondeterminism."""
+    """The demo's real output (seed 42) is one of the README's demo tables, within CPU nondeterminism. The README shows
+    one table per CPU it was measured on: the same seed gives other figures where floating-point kernels differ."""
     from conftest import REPO
 
     demo_dir, proc = demo
     if proc is None:
         pytest.skip("REUSE_DEMO_DIR set: the demo was not run in this session")
     readme = (REPO / "README.md").read_text()
-    documented = printed_table(readme[readme.index("[demo] GRPO before/after"):])
+    documented = [printed_table(block.split("```")[0]) for block in readme.split("[demo] GRPO before/after")[1:]]
     actual = printed_table(proc.stdout)
-    assert documented.keys() == actual.keys()
-    for key, figures in documented.items():
-        for doc, real in zip(figures, actual[key]):
-            assert abs(float(doc) - float(real)) <= 0.1, (key, figures, actual[key])
+    assert len(documented) >= 1 and all(table.keys() == actual.keys() for table in documented)
+
+    def matches(table):
+        return all(abs(float(doc) - float(real)) <= 0.1
+                   for key, figures in table.items() for doc, real in zip(figures, actual[key]))
+
+    assert any(matches(table) for table in documented), (actual, documented)
