@@ -26,7 +26,7 @@ from pathlib import Path
 
 import reward
 from data_utils import load_math_dataset
-from errors import UsageError
+from errors import UsageError, error_exit
 from models import looks_local
 from runs import write_atomically, write_json
 
@@ -474,8 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         write_local_copies(args.source, args.out_dir, args.rows)
     except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return error_exit(err)
     return 0
 
 

@@ -1,7 +1,8 @@
 """Errors a user can fix, and the one place where library error text is read.
 
 Every layer may import this module (it imports nothing of ours), so `UsageError` has one home and no import cycles.
-Entry points (`main.py`, `eval.py`) print a UsageError as one `error: ...` line and exit 2, with no traceback.
+Entry points (`main.py`, `eval.py`, `report.py`, `benchmarks.py`) print a UsageError as one `error: ...` line
+and exit 2, with no traceback (`error_exit`).
 """
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ from pathlib import Path
 
 class UsageError(Exception):
     """A mistake the user can fix (bad flag, missing file, offline hub id): reported in one line, no traceback."""
+
+
+def error_exit(err: UsageError) -> int:
+    """How every entry point reports a UsageError: one `error: ...` line on stderr; returns the exit status, 2."""
+    import sys
+
+    print(f"error: {err}", file=sys.stderr)
+    return 2
 
 
 def first_line(err: BaseException) -> str:

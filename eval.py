@@ -40,7 +40,7 @@ import benchmarks
 import reward
 from data_utils import (DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT, check_split, fitting_prompts, load_prompt_dataset,
                         tokenize_prompts)
-from errors import UsageError, first_line
+from errors import UsageError, error_exit, first_line
 from models import adapter_base, kv_cache, load_chat_tokenizer, load_for_generation, looks_local
 from runs import check_writable, read_json, read_run_config, write_atomically
 
@@ -723,8 +723,7 @@ def main(argv: list[str] | None = None) -> int:
         result = evaluate(benchmarks.with_prompt_style(args, args.prompt_style) if args.prompt_style else args)
         benchmarks.write_pass_rates(args, result)
     except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return error_exit(err)
     except KeyboardInterrupt:
         where = partial_path(args.output_file or default_output_file(args)) if args and args.model_dir else \
             "the partial file"

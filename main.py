@@ -33,7 +33,7 @@ from trl import GRPOConfig, ModelConfig, TrlParser
 import reward
 from data_utils import DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT
 from distributed import is_main_process, reconcile_with_launcher, world_size
-from errors import UsageError
+from errors import UsageError, error_exit
 from models import kv_cache
 
 
@@ -371,9 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             return preflight(script_args, training_args, model_args, problems)
         run_training(script_args, training_args, model_args)
     except UsageError as err:
-        if is_main_process():  # under accelerate launch: once, not once per rank
-            print(f"error: {err}", file=sys.stderr)
-        return 2
+        return error_exit(err) if is_main_process() else 2  # under accelerate launch: once, not once per rank
     except KeyboardInterrupt:
         print("\ninterrupted: re-run the same command to resume from the last checkpoint", file=sys.stderr)
         return 130

@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from errors import UsageError
+from errors import UsageError, error_exit
 from runs import check_writable, checkpoint_step, last_complete_checkpoint, read_json, read_run_config, write_atomically
 
 REPORT_DIR = "report"
@@ -876,8 +876,7 @@ def main(argv: list[str] | None = None) -> int:
             print((report_dir / SAMPLES_FILE).read_text())
         print(end_of_run_summary(args.output_dir))
     except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return error_exit(err)
     return 0
 
 
