@@ -26,7 +26,7 @@ import eval as evaluation
 from distributed import is_main_process
 from errors import UsageError
 from report import reward_keys, short_name
-from runs import RUN_CONFIG, last_complete_checkpoint, read_json, write_atomically, write_json
+from runs import RUN_CONFIG, absolute, last_complete_checkpoint, read_json, write_atomically, write_json
 
 HELDOUT_DIR = "heldout"  # <output_dir>/heldout/step-<N>.jsonl: each evaluation's records, as eval.py writes them
 BEST_DIR = "best"  # <output_dir>/best/: the best adapter so far and best.json, so it survives a resume
@@ -41,7 +41,7 @@ def eval_settings(script_args, training_args, model_args) -> evaluation.EvalSett
     return evaluation.EvalSettings(
         model_dir=str(Path(training_args.output_dir).resolve()), adapter=None, adapter_sha256=None,
         base_model=model_args.model_name_or_path, tokenizer=model_args.model_name_or_path,
-        dataset_id=evaluation.absolute(script_args.eval_dataset_id), dataset_config=script_args.dataset_config,
+        dataset_id=absolute(script_args.eval_dataset_id), dataset_config=script_args.dataset_config,
         split=script_args.eval_split, prompt_column=script_args.eval_prompt_column or script_args.prompt_column,
         solution_column=script_args.eval_solution_column or script_args.solution_column,
         system_prompt=script_args.system_prompt, reward_funcs=tuple(script_args.reward_funcs),

@@ -42,7 +42,7 @@ from data_utils import (DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT, check_split, f
                         tokenize_prompts)
 from errors import UsageError, error_exit, first_line
 from models import adapter_base, kv_cache, load_chat_tokenizer, load_for_generation, looks_local
-from runs import check_writable, read_json, read_run_config, write_atomically
+from runs import absolute, check_writable, read_json, read_run_config, write_atomically
 
 TIMING_KEYS = ("wall_time_s", "generation_time_s", "tokens_per_second")  # the only summary fields a rerun changes
 
@@ -278,12 +278,6 @@ def check_exists(name: str, flag: str) -> None:
         found = f" (trained adapters here: {', '.join(runs)})" if runs else ""
         raise UsageError(f"{flag} {name} does not exist: pass a trained adapter directory{found}, or a base model "
                          "directory or hub id")
-
-
-def absolute(name: str | None) -> str | None:
-    """Local paths become absolute (the same run resumes from any working directory); hub ids stay as they are."""
-    path = Path(name).expanduser() if name else None
-    return str(path.resolve()) if path and path.exists() else name
 
 
 def weights_digest(adapter_dir: Path) -> str | None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import json
 import os
 import warnings
 from pathlib import Path
 
 from distributed import world_size
 from errors import UsageError, first_line, offline_or_network_error
+from runs import read_record
 
 
 def looks_local(name: str) -> bool:
@@ -214,11 +214,8 @@ def adapter_base(name: str | None) -> str | None:
     config = Path(name).expanduser() / "adapter_config.json" if name else None
     if config is None or not config.is_file():
         return None
-    try:
-        base = json.loads(config.read_text()).get("base_model_name_or_path")
-    except (OSError, ValueError, AttributeError):
-        raise UsageError(f"{config} is damaged (not a JSON object): restore it from the run's final/ or best/ "
-                         "folder or a checkpoint-N/ copy, or retrain") from None
+    base = read_record(config, "restore it from the run's final/ or best/ folder or a checkpoint-N/ copy, or "
+                               "retrain").get("base_model_name_or_path")
     return str(base or "")
 
 

@@ -19,7 +19,7 @@ from data_utils import DEFAULT_MAX_PROMPT_LENGTH, fitting_prompts, load_prompt_d
 from distributed import world_size
 from errors import UsageError
 from models import CHECKPOINTING_ABOVE, auto_dtype, load_chat_tokenizer, load_pretrained, lora_config
-from runs import package_versions
+from runs import absolute, package_versions
 
 SAMPLE = 2000  # references checked at most (sampled, seeded): NuminaMath-size data stays well under a minute
 
@@ -192,7 +192,7 @@ def report_samples(report: Report, script_args, training_args, model_args, token
     if not torch.cuda.is_available():
         report.line("generating on CPU: with a 0.5B model this may take a minute (--check_samples 0 skips it)")
     settings = dataclasses.replace(
-        eval_settings(script_args, training_args, model_args), dataset_id=evaluation.absolute(script_args.dataset_id),
+        eval_settings(script_args, training_args, model_args), dataset_id=absolute(script_args.dataset_id),
         split=script_args.dataset_split, prompt_column=script_args.prompt_column,
         solution_column=script_args.solution_column, max_samples=count, batch_size=count,
         temperature=training_args.temperature, top_p=training_args.top_p)

@@ -69,6 +69,13 @@ def is_finished_run(output_dir: Path) -> bool:
     return bool(read_record(Path(output_dir) / RUN_CONFIG, RUN_CONFIG_FIX).get("finished", False))
 
 
+def absolute(name: str | None) -> str | None:
+    """A local path made absolute (run_config.json and the eval settings then point to it from any working
+    directory); a hub id as it is."""
+    path = Path(name).expanduser() if name else None
+    return str(path.resolve()) if path is not None and path.exists() else name
+
+
 def check_writable(path: Path, flag: str, directory: bool) -> None:
     """Refuse, before any long work, an output path that cannot be written: a file where a directory is expected
     (or the reverse), a path below a file, or a read-only directory."""

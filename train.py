@@ -17,7 +17,7 @@ from distributed import is_main_process, main_print, world_size
 from errors import UsageError
 from models import (adapter_base, check_target_modules, choose_gradient_checkpointing, load_chat_tokenizer,
                     load_policy, looks_local, lora_config)
-from runs import (RUN_CONFIG, check_writable, is_finished_run, last_complete_checkpoint, package_versions,
+from runs import (RUN_CONFIG, absolute, check_writable, is_finished_run, last_complete_checkpoint, package_versions,
                   read_json, read_run_config, write_json)
 
 USER_TENSORBOARD_DIR = os.environ.get("TENSORBOARD_LOGGING_DIR")  # as the process started, before any run set it
@@ -107,12 +107,6 @@ def train(script_args, training_args, model_args) -> Path:
     report.write_report(output_dir)  # after the last save: TRL writes its own README.md model card when saving
     print(report.end_of_run_summary(output_dir))
     return output_dir
-
-
-def absolute(name: str | None) -> str | None:
-    """A local path made absolute (run_config.json then points to it from any directory); a hub id as it is."""
-    path = Path(name).expanduser() if name else None
-    return str(path.resolve()) if path is not None and path.exists() else name
 
 
 def continued_adapter(model_args) -> str | None:
