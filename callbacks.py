@@ -380,14 +380,18 @@ class RunDoctor(TrainerCallback):
     # -- speaking
 
     def warn(self, state, check: str, message: str) -> None:
-        self.warnings.append({"step": state.global_step, "check": check, "message": message})
-        if not is_main_process():
-            return
-        from tqdm.auto import tqdm
+        self.record({"step": state.global_step, "check": check, "message": message})
+        if is_main_process():
+            from tqdm.auto import tqdm
 
-        tqdm.write(f"warning: step {state.global_step}: {message}")
-        config = read_json(self.output_dir / RUN_CONFIG)
-        if config:  # train.py wrote it before training; kept up to date so a stopped run still shows its warnings
+            tqdm.write(f"warning: step {state.global_step}: {message}")
+
+    def record(self, warning: dict) -> None:
+        """Keep a warning, and write it into run_config.json at once (train.py wrote that file before training), so
+        a stopped run still shows its warnings."""
+        self.warnings.append(warning)
+        config = read_json(self.output_dir / RUN_CONFIG) if is_main_process() else {}
+        if config:
             write_json(self.output_dir / RUN_CONFIG, {**config, "health": self.warnings})
 
     def stop(self, args, step: int, what: str):
@@ -398,10 +402,7 @@ class RunDoctor(TrainerCallback):
                  f"learning rate: {resume_command(lower)}" if checkpoint else
                  f"no checkpoint was saved yet; start again with a lower learning rate: {resume_command(lower)} "
                  "--overwrite_output_dir")
-        self.warnings.append({"step": step, "check": "non_finite", "message": what})
-        config = read_json(self.output_dir / RUN_CONFIG)
-        if config and is_main_process():
-            write_json(self.output_dir / RUN_CONFIG, {**config, "health": self.warnings})
+        self.record({"step": step, "check": "non_finite", "message": what})
         if is_main_process():
             print(file=sys.stderr)  # end the progress bar's line: the error line starts clean
         raise UsageError(f"training stopped at step {step}: {what} (most often a learning rate, "
