@@ -6,7 +6,7 @@ import shlex
 import pytest
 from safetensors.torch import load_file
 
-from conftest import run_cli
+from conftest import error_line, run_cli
 from test_train import train_args
 
 CONSTANT_REWARD = '''
@@ -138,7 +138,8 @@ def test_check_samples_completions_and_warns_when_all_are_cut(demo_dir, tmp_path
     quiet = run_cli(*train_args(demo_dir, tmp_path / "run", "--check", "--check_samples", "0"))
     assert quiet.returncode == 0 and "== sampled completions" not in quiet.stdout
     refused = run_cli(*train_args(demo_dir, tmp_path / "run", "--check_samples", "2"))
-    assert refused.returncode == 2 and refused.stderr.startswith("error: --check_samples only applies with --check")
+    assert refused.returncode == 2
+    assert error_line(refused.stderr).startswith("error: --check_samples only applies with --check")
 
 
 def test_check_samples_in_a_yaml_without_check_is_refused(demo_dir, tmp_path, capsys):
