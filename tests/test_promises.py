@@ -292,6 +292,7 @@ def test_ctrl_c_in_training_says_how_to_resume(demo_dir, tmp_path):
     assert config["speed_settings"]["gradient_checkpointing"] == "False (flag)"  # train_args: --gradient_checkpointing false
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_eval_says_where_the_finished_batches_are(demo_dir, tmp_path):
     result = tmp_path / "result.json"
     partial = Path(f"{result}.partial.jsonl")
@@ -332,6 +333,7 @@ def main_py_threads(env: dict) -> tuple[str | None, str | None, int]:
     return (chosen[0] if chosen else None), (None if omp == "None" else omp), int(lines[-1].split(": ")[1])
 
 
+@pytest.mark.slow
 def test_busy_cores_make_a_run_use_only_the_idle_ones(monkeypatch):
     """With every core kept busy by other processes, main.py says so and torch runs on one thread; OMP_NUM_THREADS,
     when the user sets it, is left alone and nothing is printed."""
