@@ -58,6 +58,7 @@ def continued(demo_dir, tmp_path_factory):
     return out, proc
 
 
+@pytest.mark.slow
 def test_continuing_an_adapter_trains_that_adapter_from_its_own_accuracy(demo_dir, continued, tmp_path):
     out, proc = continued
     run_config = json.loads((out / "run_config.json").read_text())
@@ -87,6 +88,7 @@ def test_continuing_an_adapter_trains_that_adapter_from_its_own_accuracy(demo_di
     assert isinstance(old["correct"], int)  # a count, not 12.0
 
 
+@pytest.mark.slow
 def test_run_that_never_beats_step_0_says_so_and_records_true_paths(demo_dir, continued):
     out, proc = continued
     summary = proc.stdout[proc.stdout.index("Training finished"):]
@@ -349,6 +351,7 @@ def test_gpu_check_says_up_front_when_there_is_no_gpu(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_bench_train_stops_its_runs_on_ctrl_c_and_cleans_up(tmp_path):
     """Ctrl-C (SIGINT) stops the stage running in its own process group and removes the temporary work directory."""
     import signal

@@ -81,6 +81,7 @@ class SimpleRun:
 # ---------------------------------------------------------------------------------------------------------------
 # Speed settings: gradient checkpointing chosen automatically, and recorded.
 
+@pytest.mark.slow
 def test_gradient_checkpointing_is_chosen_automatically_and_recorded(shared_run):
     """LoRA on a model far below 3B parameters: off, chosen automatically; the choice is printed and recorded."""
     speed = shared_run.config["speed_settings"]
@@ -92,6 +93,7 @@ def test_gradient_checkpointing_is_chosen_automatically_and_recorded(shared_run)
                        f"cache_implementation=dynamic"], printed
 
 
+@pytest.mark.slow
 def test_full_fine_tuning_turns_gradient_checkpointing_on(demo_dir, tmp_path):
     """Full fine-tuning (activations dominate memory): on, chosen automatically; one real step. (An explicit flag is
     recorded as such: see the Ctrl-C test's run.)"""
@@ -117,6 +119,7 @@ def has_box(completion: str) -> bool:
     return re.search(r"\\boxed\{[^{}]+\}", answer) is not None
 
 
+@pytest.mark.slow
 def test_diagnostics_equal_what_the_completions_imply(shared_run):
     """Demo references are all parseable and simple: 0 unparseable, 0 timeouts; the extracted fraction at each
     step is the share of that step's completions with a boxed answer (one reward call per step here)."""
@@ -136,6 +139,7 @@ def test_diagnostics_equal_what_the_completions_imply(shared_run):
         assert entry["diagnostics/answer_extracted_fraction"] == pytest.approx(share), (step, completions)
 
 
+@pytest.mark.slow
 def test_eval_py_from_another_directory_resolves_the_runs_reward_file(shared_run, demo_dir, tmp_path):
     """The run was given `my_rewards.py:record` relative to its working directory; eval.py, started elsewhere, finds
     the same file through run_config.json and scores every sample with it."""
@@ -155,6 +159,7 @@ def test_eval_py_from_another_directory_resolves_the_runs_reward_file(shared_run
 # ---------------------------------------------------------------------------------------------------------------
 # --resume_from_checkpoint <dir>
 
+@pytest.mark.slow
 def test_resume_from_a_given_checkpoint_continues_it_exactly(shared_run, demo_dir, tmp_path):
     """Another --output_dir, the same settings, `--resume_from_checkpoint <run>/checkpoint-2`: training continues at
     step 3, the history before it is the checkpoint's, and step 4's adapter equals the uninterrupted run's."""
@@ -215,29 +220,31 @@ def wandb_history(run_file: Path) -> dict[str, list]:
 
 
 def readme_wandb_names() -> list[str]:
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("### Weights & Biases"):]
+    """The W&B metric names docs/training.md promises (README links there)."""
+    page = (REPO / "docs" / "training.md").read_text()
+    section = page[page.index("### Weights & Biases"):]
     section = section[:section.index("\n#")]
     return re.findall(r"`(train/[\w/<>]+)`", section)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not wandb_installed(), reason="wandb is not installed (requirements-test.txt has it)")
 def test_wandb_offline_run_holds_the_metrics_the_readme_names(shared_run):
     runs = list((shared_run.work / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(runs) == 1, runs
     history = wandb_history(runs[0])
     names = readme_wandb_names()
-    assert names, "README's W&B section names no metric"
+    assert names, "docs/training.md's W&B section names no metric"
     concrete = [name.replace("<reward>", reward) for name in names for reward in ("format_reward", "accuracy_reward")]
     for name in dict.fromkeys(concrete):
-        assert name in history, f"{name} (README) not in the W&B run: {sorted(history)}"
+        assert name in history, f"{name} (docs/training.md) not in the W&B run: {sorted(history)}"
     # One value per logged training step (1..4) and one held-out figure per evaluation (steps 0, 2, 4), equal to
     # trainer_state.json's.
     means = [e["rewards/accuracy_reward/mean"] for e in shared_run.history if "rewards/accuracy_reward/mean" in e]
     assert history["train/rewards/accuracy_reward/mean"] == pytest.approx(means)
     held_out = [e["eval/accuracy"] for e in shared_run.history if "eval/accuracy" in e]
     assert history["train/eval/accuracy"] == pytest.approx(held_out) and len(held_out) == 3
-    assert re.fullmatch(r"offline-run-\d{8}_\d{6}-\w+", runs[0].parent.name), "what README's wandb sync command names"
+    assert re.fullmatch(r"offline-run-\d{8}_\d{6}-\w+", runs[0].parent.name), "what docs/training.md's wandb sync command names"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -272,6 +279,7 @@ def last_message(stderr: str) -> str:
     return lines[-1] if lines else ""
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_training_says_how_to_resume(demo_dir, tmp_path):
     out = tmp_path / "run"
     proc = start(train_args(demo_dir, out, "--max_steps", "500"))
@@ -284,6 +292,7 @@ def test_ctrl_c_in_training_says_how_to_resume(demo_dir, tmp_path):
     assert config["speed_settings"]["gradient_checkpointing"] == "False (flag)"  # train_args: --gradient_checkpointing false
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_eval_says_where_the_finished_batches_are(demo_dir, tmp_path):
     result = tmp_path / "result.json"
     partial = Path(f"{result}.partial.jsonl")
@@ -324,6 +333,7 @@ def main_py_threads(env: dict) -> tuple[str | None, str | None, int]:
     return (chosen[0] if chosen else None), (None if omp == "None" else omp), int(lines[-1].split(": ")[1])
 
 
+@pytest.mark.slow
 def test_busy_cores_make_a_run_use_only_the_idle_ones(monkeypatch):
     """With every core kept busy by other processes, main.py says so and torch runs on one thread; OMP_NUM_THREADS,
     when the user sets it, is left alone and nothing is printed."""
@@ -460,6 +470,7 @@ def test_a_model_in_the_local_hub_cache_loads_without_the_network(demo_dir, tmp_
     assert took < 90, f"{took:.0f} s: the libraries retried the unreachable hub instead of using the cache"
 
 
+@pytest.mark.slow
 def test_qlora_trains_a_few_steps(demo_dir, tmp_path):
     """--load_in_4bit true: GRPO trains a LoRA adapter on the frozen 4-bit model (bitsandbytes, CPU here), and the
     adapter reloads onto the 4-bit base and changes its outputs."""
