@@ -495,7 +495,11 @@ SELF_TESTS = [  # (function, input, expected): one case per rule; the exhaustive
     (accuracy_reward, (_answer(r"\boxed{3}"), "f(t) = 3t"), 0.0),  # dropped variable
     (accuracy_reward, (_answer(r"\boxed{\begin{bmatrix}1&0\\0&1\end{bmatrix}}"),
                        r"\begin{pmatrix}1&0\\0&1\end{pmatrix}"), 1.0),  # bare LaTeX
-    (accuracy_reward, (_answer(r"\boxed{0}"), 5e-7), 0.0),  # relative tolerance
+    (accuracy_reward, (_answer(r"\boxed{0.0000004}"), 5e-7), 0.0),  # guard: finer than 6 decimals
+    (accuracy_reward, (_answer(r"\boxed{0.3333}"), r"\frac{1}{3}"), 0.0),  # math-verify's 6-decimal rounding
+    (accuracy_reward, (_answer(r"\boxed{u = 9, v = 4}"), "u = 4, v = 9"), 0.0),  # a label pairs with its value
+    (accuracy_reward, (_answer(r"\boxed{12}"), r"\text{12 km}"), 1.0),  # extension: units
+    (accuracy_reward, (_answer(r"\boxed{\varnothing}"), r"\emptyset"), 1.0),  # extension: synonyms
     (accuracy_reward, (_GOOD, ["$5$"]), 1.0),  # a list cell (OlympiadBench)
     (accuracy_reward, (_answer(r"\boxed{42}"), "Answer is forty two."), None),
     (accuracy_reward, (r"\boxed{9^{9^{9^{9}}}}", r"\boxed{2003^{2002^{2001}}}"), 0.0),

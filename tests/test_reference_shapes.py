@@ -174,33 +174,36 @@ HEDGES = [  # class 4: more than one distinct candidate in the final answer is a
     ("gsm8k", "#### 6", answering(r"\boxed{6}</answer><answer>\boxed{6}"), 1.0),
 ]
 
-NUMBERS = [  # class 5: integers exactly, other numbers within a relative tolerance
+NUMBERS = [  # class 5: integers exactly; decimals as math-verify rounds them (6 decimals); finer references relatively
     ("amc", 27.0, answered("27"), 1.0),
     ("amc", 27.0, answered("27.0"), 1.0),
     ("amc", 27.0, answered("26.99999"), 0.0),
     ("aime", 204, answered("204.0"), 1.0),
     ("aime", 204, answered("203.9999999"), 0.0),  # an integer answer is exact
     ("aime", 0, answered("0.0000001"), 0.0),
-    ("amc", 5e-7, answered("0"), 0.0),  # an absolute tolerance would pay this
+    ("amc", 5e-7, answered("0"), 0.0),
+    ("amc", 5e-7, answered("0.0000004"), 0.0),  # any absolute tolerance of 1e-6 (or 6-decimal rounding) pays this
     ("amc", 5e-7, answered("0.0000005"), 1.0),
     ("amc", 5e-7, answered("5e-7"), 1.0),
     ("amc", 5e-7, answered(r"5\times 10^{-7}"), 1.0),
     ("math500", r"\frac{1}{2000000}", answered("0"), 0.0),
     ("math500", r"\frac{1}{3}", answered("0.3333333"), 1.0),
     ("math500", r"\frac{1}{3}", answered("0.33"), 0.0),
-    # a precise decimal (4+ significant digits) rounded honestly to its written places is the value; coarser is not
+    # math-verify's rounding: a decimal equals the value when both agree to 6 decimals; a coarser one does not
     ("math500", r"\frac{1}{3}", answered("0.333333"), 1.0),
-    ("math500", r"\frac{1}{3}", answered("0.3333"), 1.0),
+    ("math500", r"\frac{1}{3}", answered("0.3333"), 0.0),  # was 1.0 (round three); math-verify's tests: not 1/3
     ("math500", r"\frac{1}{3}", answered("0.333"), 0.0),
     ("math500", r"\frac{2}{3}", answered("0.6666"), 0.0),  # truncated, not rounded
-    ("math500", r"\pi", answered("3.1416"), 1.0),
+    ("math500", r"\frac{2}{3}", answered("0.666667"), 1.0),
+    ("math500", r"\pi", answered("3.1416"), 0.0),  # was 1.0 (round three): 4 decimals are not pi to 6
+    ("math500", r"\pi", answered("3.141593"), 1.0),
     ("math500", r"\pi", answered("3.14"), 0.0),
     ("math500", "0.5", answered("0.50001"), 0.0),
-    ("math500", "0.333333333", answered("0.3333"), 1.0),
+    ("math500", "0.333333333", answered("0.3333"), 0.0),  # was 1.0 (round three), as 1/3 above
     ("math500", "0.333333333", answered("0.3334"), 0.0),
     ("math500", r"\sqrt{8}", answered("2.8284271"), 1.0),
-    ("math500", "1234567.5", answered("1234567.6"), 1.0),  # within a millionth of the value
-    ("math500", "1234567.5", answered("1234577.5"), 0.0),
+    ("math500", "1234567.5", answered("1234567.6"), 0.0),  # was 1.0 (round three: relative 1e-6); 6 decimals differ
+    ("math500", "1234577.5", answered("1234577.5000001"), 1.0),
 ]
 
 DECORATION = [  # class 6: synonyms and decoration never change a grade
@@ -293,15 +296,18 @@ def test_a_box_holding_only_spacing_is_empty(box, expected):
 # ---------------------------------------------------------------- class 7: our own errors are counted, never fatal
 
 def test_our_own_exceptions_are_counted_logged_once_and_the_run_goes_on(monkeypatch, caplog):
-    real = reward._undecorated
+    import answers
+    import reward_rules
 
-    def broken(latex):  # a bug in one of our rules, hit by answers holding an 8
-        if "8" in latex:
+    real = answers.answer_parts
+
+    def broken(contents):  # a bug in reading, hit by answers holding an 8
+        if any("8" in c for c in contents or []):
             raise RuntimeError("rule bug")
-        return real(latex)
+        return real(contents)
 
     monkeypatch.setattr(reward._Errors, "logged", False)
-    monkeypatch.setattr(reward, "_undecorated", broken)
+    monkeypatch.setattr(answers, "answer_parts", broken)
     metrics = {}
     with caplog.at_level(logging.ERROR, logger="reward"):
         scores = accuracy_reward([answered("7"), answered("8"), answered("7")], solution=["7", "7", "#### 87654"],
@@ -311,14 +317,15 @@ def test_our_own_exceptions_are_counted_logged_once_and_the_run_goes_on(monkeypa
     assert metrics["diagnostics/reward_errors"] == 2.0
     logged = [r.getMessage() for r in caplog.records if "diagnostics/reward_errors" in r.getMessage()]
     assert len(logged) == 1 and "rule bug" in logged[0] and "boxed{8}" in logged[0]
+    monkeypatch.undo()
 
-    def broken_comparison(reference, prediction):
-        raise ZeroDivisionError("comparison bug")
+    def broken_extension(reference, prediction):
+        raise ZeroDivisionError("extension bug")
 
-    monkeypatch.setattr(reward, "_numbers_agree", broken_comparison)
+    monkeypatch.setattr(reward_rules, "EXTENSIONS", [broken_extension, *reward_rules.EXTENSIONS])
     metrics = {}
     assert accuracy_reward([answered("7.5"), answered("7")], solution=["7.5", "7.50"],
-                           log_metric=metrics.__setitem__) == [1.0, 0.0]  # identical needs no comparison
+                           log_metric=metrics.__setitem__) == [1.0, 0.0]  # identical needs no rule; a failing one 0.0
     assert metrics["diagnostics/reward_errors"] == 1.0
 
 

@@ -337,10 +337,15 @@ def test_diagnostics_are_logged_through_log_metric():
     rewards = accuracy_reward(completions, solution=solutions, log_metric=lambda name, value: metrics.append(
         (name, value)))
     assert rewards == [1.0, 0.0, 0.0, 0.0, None, None]
-    assert dict(metrics) == {"diagnostics/answer_extracted_fraction": 4 / 6,
-                             "diagnostics/unparseable_references": 2.0, "diagnostics/reward_timeouts": 0.0,
-                             "diagnostics/reward_errors": 0.0}
-    assert len(metrics) == 4  # once per call
+    logged = dict(metrics)
+    assert {name: logged.pop(name) for name in ["diagnostics/answer_extracted_fraction",
+                                                "diagnostics/unparseable_references", "diagnostics/reward_timeouts",
+                                                "diagnostics/reward_errors"]} == {
+        "diagnostics/answer_extracted_fraction": 4 / 6, "diagnostics/unparseable_references": 2.0,
+        "diagnostics/reward_timeouts": 0.0, "diagnostics/reward_errors": 0.0}
+    # the rest: one count per guard and extension (docs/rewards.md); here the think guard refused the thought-only 5
+    assert logged == {f"diagnostics/{name}": float(name == "guard_think") for name in reward.DIAGNOSTIC_NAMES}
+    assert len(metrics) == 4 + len(reward.DIAGNOSTIC_NAMES)  # once per call
 
 
 def test_timeouts_are_counted_in_the_diagnostics(monkeypatch):
