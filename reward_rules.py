@@ -35,9 +35,10 @@ _WITH_UNIT = re.compile(
     rf"""\\(?:text|mathrm|mbox|textnormal)\s*\{{\s*({_NUMBER})\s*(?:{_UNIT})\s*\}}
        | ({_NUMBER})\s*(?:\^\s*\{{?\s*\\circ\s*\}}?|°)
        | ({_NUMBER})(?:\s|\\[,;: ]|~)*\\(?:text|mathrm|mbox|textnormal)\s*\{{\s*(?:{_UNIT})\s*\}}(?:\^\{{?[23]\}}?)?
-       | ({_NUMBER})(?:\s|\\[,;: ]|~)+(?:{_UNIT})(?![A-Za-z])(?:\^\{{?[23]\}}?)?""", re.X)
-_TEXT_GROUP = re.compile(r"\\(?:text\w*|mathrm|mbox|operatorname\*?|begin|end)\s*\{[^{}]*\}")
-_COMMAND = re.compile(r"\\[A-Za-z]+")
+       | ({_NUMBER})(?:\s|\\[,;: ]|~)+(?:{_UNIT})(?![A-Za-z])(?:\^\{{?[23]\}}?)?
+       | ({_NUMBER})\s*(?:€|£|¥|\\?\$|[A-Za-z]{{1,2}}[²³])""", re.X)  # symbols and m² may touch the number
+_TEXT_GROUP = re.compile(r"\\begin\s*\{array\}\s*\{[^{}]*\}|\\(?:text\w*|mathrm|mbox|operatorname\*?|begin|end)\s*\{[^{}]*\}")
+_COMMAND = re.compile(r"\\+[A-Za-z]+")  # `\\le` too (a line break before letters reads as the command)
 # The variable an inequality is about (`x` in `x \le 3`, `a < x < b`, `7 > y`): an interval names none.
 _RELATION = r"(?:<|>|\\(?:[lg]eq?|[lg]t|in)(?![A-Za-z]))"
 _BOUND_IN_CHAIN = re.compile(rf"{_RELATION}\s*([A-Za-z])\s*{_RELATION}")  # a < x < b
@@ -51,8 +52,8 @@ _LABEL = re.compile(rf"""\s*(?: {_NAME}(?:\s*[-+:]\s*{_NAME})*
                              | \\frac\{{[A-Za-z\s]+\}}\{{[A-Za-z\s]+\}}
                              | \\left\s*\(\s*{_NAME}(?:\s*,\s*{_NAME})*\\right\s*\) | \(\s*{_NAME}(?:\s*,\s*{_NAME})*\) )
                           \s*(?:=|\\in(?![A-Za-z])|\\approx(?![A-Za-z]))\s*(?=\S)""", re.X)
-_DIGIT_GROUP_COMMA = re.compile(r"(?<=\d)(?:,|\{,\}|,\\!)(?=\d{3}(?!\d))")  # 1,000 and 27,\!000 are one number
-_OUTER = re.compile(r"^\s*(?:\\left\s*)?(?:\(|\[|\\\{)(.*?)(?:\\right\s*)?(?:\)|\]|\\\})\s*$", re.S)
+_DIGIT_GROUP_COMMA = re.compile(r"(?<=\d)(?:,|\{,\}|,\\!\s?)(?=\d{3}(?!\d))")  # 1,000 and 27,\!000 are one number
+_OUTER = re.compile(r"^\s*(?:\\left\s*)?(?:\(|\[|\\?\{)(.*?)(?:\\right\s*)?(?:\)|\]|\\?\})\s*$", re.S)
 _PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
@@ -87,7 +88,7 @@ def _unwrapped(part: str) -> str:
 def elements(parts: list[str], unwrap: bool = True) -> int:
     """How many elements an answer lists: its top-level comma-separated pieces over all parts, looking inside a part
     that is one bracketed group when `unwrap` (`(1, 2)` lists 2; `[2, 5]` unwrapped lists 2, as written 1)."""
-    return sum(len(top_level_split(_unwrapped(p) if unwrap else p)) for p in parts)
+    return sum(len(top_level_split(_unwrapped(unlabelled(p)) if unwrap else p)) for p in parts)
 
 
 def _without_units(text: str) -> str:
@@ -108,17 +109,30 @@ def unlabelled(part: str) -> str:
     return part if stripped == pieces else ", ".join(p.strip() for p in stripped)
 
 
-def variables(parts: list[str], *, labels: bool = True, text: bool = False) -> frozenset[str]:
+def _value(piece: str) -> str:
+    """What a piece states as its value: after its labels, and after the last `=` of an equation or a chain of them
+    (`y = 2x - 1` states `2x - 1`, `x = 5+5+1 = 11` states 11), as math-verify reads equations and chains."""
+    piece = _LABEL.sub("", piece, count=1) if _LABEL.match(piece) else piece
+    if "=" in piece and not re.search(_RELATION + r"|\\neq?(?![A-Za-z])|!=", piece):
+        piece = piece.rpartition("=")[2]
+    return piece
+
+
+def variables(parts: list[str], *, values_only: bool = False) -> frozenset[str]:
     r"""The variables an answer names: letters outside LaTeX commands in runs of at most two (a run of three or more
-    is a word: `apples`, `percent`), but not units set apart from a number (`12 km`), not the variable an inequality
-    is about (`x` in `x < a`, as in `(-\infty, a)`), and, unless `labels`, not its labels (`x =`, `f(t) =`). Letters
-    in text groups (`\text{ cm}`) count only with `text`."""
+    is a word: `apples`, `percent`), not units set apart from a number (`12 km`), with letters in text groups
+    (`\text{ cm}`). `values_only`: only those its values name (`_value`: not labels, not the left side of an
+    equation), without text groups, and not the variable an inequality is about (`x` in `x < a`, as in
+    `(-\infty, a)`)."""
     found = set()
     for part in parts:
-        part = _without_units(part if labels else unlabelled(part))
-        if text:
+        part = _without_units(part)
+        if values_only:
+            part = ",".join(_without_bound_variable(_value(p)) for p in top_level_split(part))
+            part = _TEXT_GROUP.sub(" ", part)
+        else:
             part = _TEXT_GROUP.sub(lambda m: " " + m.group().partition("{")[2][:-1] + " ", part)
-        bare = _COMMAND.sub(" ", _TEXT_GROUP.sub(" ", ",".join(map(_without_bound_variable, top_level_split(part)))))
+        bare = _COMMAND.sub(" ", part)
         found.update(c for run in re.findall(r"[A-Za-z]+", bare) if len(run) < 3 for c in run)
     return frozenset(found)
 
@@ -166,8 +180,8 @@ def dropped_variable(reference: list[str], prediction: list[str]) -> bool:
     (`3` for `3t`; math-verify reads `3t` as 3 with a unit), or the prediction's value names one the reference never
     mentions (`18t` for 18). Labels are not values (`f(t) = 3t` is answered by `3t`), units set apart from a number
     are not variables (`12 km`), and a letter written in `\text{}` counts as mentioned (`5\text{ cm}` for 5)."""
-    return not (variables(reference, labels=False) <= variables(prediction, text=True)
-                and variables(prediction, labels=False) <= variables(reference, text=True))
+    return not (variables(reference, values_only=True) <= variables(prediction)
+                and variables(prediction, values_only=True) <= variables(reference))
 
 
 def wrong_labels(reference: list[str], prediction: list[str]) -> bool:
@@ -293,7 +307,7 @@ def numbers(reference: list[str], prediction: list[str]) -> list[tuple[str, str]
 def trailing_variables(reference: list[str], prediction: list[str]) -> list[tuple[str, str]]:
     r"""math-verify reads letters after a number as a unit (`4ab` as 4); where both sides name the same variables the
     letters are variables: each side is read with a thin space after it (`4ab\,`), so `4\cdot a\cdot b` is `4ab`."""
-    if not variables(reference) or variables(reference) != variables(prediction):
+    if not variables(reference, values_only=True) or variables(reference) != variables(prediction):
         return []
     return [(", ".join(p + r"\," for p in reference), ", ".join(p + r"\," for p in prediction))]
 
