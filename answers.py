@@ -28,6 +28,8 @@ _SPACING = r"""(?: \s | ~ | \\[,;:!>\ ] | \\\\ | \{\s*\} | \\(?:text\w*|mathrm|m
     | \\(?:q?quad|en(?:space|skip)|(?:neg)?(?:thin|med|thick)space|newline|linebreak|allowbreak|par|noindent
           |h?fill?|(?:small|med|big)skip|(?:display|text|script|scriptscript)style)(?![A-Za-z]) )"""
 _SPACES = re.compile(_SPACING, re.X)
+_EDGE_SPACING = _SPACING.replace(r"| \\\\ |", r"| \\\\(?![A-Za-z]) |")  # `\\left` (a stray `\`) stays
+_EDGE_SPACES = re.compile(rf"^(?:{_EDGE_SPACING})+|(?:{_EDGE_SPACING})+$", re.X)  # spacing around an answer: none of it
 # Words that offer another candidate rather than retract one: between two boxes they join them into one answer.
 _HEDGE = r"(?i:and|or|maybe|perhaps|possibly|probably|either|alternatively|otherwise|else|also)"
 # What may stand between two boxes of one answer: spacing, punctuation, math delimiters, LaTeX comments, stray think
@@ -154,10 +156,10 @@ def answer_parts(contents: list[str] | None) -> list[str]:
     parts = []
     for content in contents or []:
         if len(content) > MAX_ANSWER_CHARS:
-            pieces = [content]
-        else:
-            pieces = _CONNECTIVE.split(_MATH_DELIMITER.sub(" ", _INVISIBLE.sub("", content)))
-        parts += [p.strip().strip(",;").strip() for p in pieces if not _blank(p)]
+            parts += [] if _blank(content) else [content.strip()]
+            continue
+        pieces = _CONNECTIVE.split(_MATH_DELIMITER.sub(" ", _INVISIBLE.sub("", content)))
+        parts += [_EDGE_SPACES.sub("", p).strip(",;").strip() for p in pieces if not _blank(p)]
     return list(dict.fromkeys(p for p in parts if p))
 
 

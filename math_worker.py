@@ -172,6 +172,9 @@ def _serve(fd: int):
     warnings.simplefilter("ignore")  # so would sympy's
     import math_verify  # noqa: F401  (pay the sympy import before saying ready)
 
+    _compare(r"\frac{1}{2}", "0.5")  # and the parsers' first use (grammar, caches): not a user's job's deadline
+    _parse.cache_clear()
+
     conn = Connection(fd)
     conn.send("ready")
     try:

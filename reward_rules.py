@@ -55,6 +55,7 @@ _LABEL = re.compile(rf"""\s*(?: {_NAME}(?:\s*[-+:]\s*{_NAME})*
 _DIGIT_GROUP_COMMA = re.compile(r"(?<=\d)(?:,|\{,\}|,\\!\s?)(?=\d{3}(?!\d))")  # 1,000 and 27,\!000 are one number
 _OUTER = re.compile(r"^\s*(?:\\left\s*)?(?:\(|\[|\\?\{)(.*?)(?:\\right\s*)?(?:\)|\]|\\?\})\s*$", re.S)
 _PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_PLUS_MINUS = re.compile(r"\\(?:pm|mp)(?![A-Za-z])|±|∓")
 
 
 def top_level_split(text: str) -> list[str]:
@@ -87,8 +88,10 @@ def _unwrapped(part: str) -> str:
 
 def elements(parts: list[str], unwrap: bool = True) -> int:
     """How many elements an answer lists: its top-level comma-separated pieces over all parts, looking inside a part
-    that is one bracketed group when `unwrap` (`(1, 2)` lists 2; `[2, 5]` unwrapped lists 2, as written 1)."""
-    return sum(len(top_level_split(_unwrapped(unlabelled(p)) if unwrap else p)) for p in parts)
+    that is one bracketed group when `unwrap` (`(1, 2)` lists 2; `[2, 5]` unwrapped lists 2, as written 1); a piece
+    with a plus-minus is two (`\\pm 2021`)."""
+    pieces = [q for p in parts for q in top_level_split(_unwrapped(unlabelled(p)) if unwrap else p)]
+    return sum(2 ** min(3, len(_PLUS_MINUS.findall(q))) for q in pieces)  # `1 \pm \sqrt{19}` is two values
 
 
 def _without_units(text: str) -> str:
@@ -218,6 +221,7 @@ _SPELLINGS = [(re.compile(p), r) for p, r in [
     (r"\\lbrace(?![A-Za-z])", r"\\{"), (r"\\rbrace(?![A-Za-z])", r"\\}"), (r"\\[lr]?vert(?![A-Za-z])", "|"),
     (r"\\[dtc]frac(?![A-Za-z])", r"\\frac"), (r"\\(?:display|text|script|scriptscript)style(?![A-Za-z])", " "),
     (r"\\color\s*\{[^{}]*\}", " "), (r"\\(?:infinity|inf)(?![A-Za-z])", r"\\infty"), ("∞", r"\\infty"),
+    (r"(?<!\\)~", " "),  # a non-breaking space
 ]]
 _DECORATION = re.compile(r"\\(?:(?:textcolor|colorbox)\s*\{[^{}]*\}|mathbf|boldsymbol|bm|pmb|mathbfit|underline"
                          r"|cancelto\s*\{[^{}]*\}|overbrace|underbrace)\s*\{")  # the command goes, its argument stays
@@ -230,13 +234,16 @@ _TRAILING_VARIABLE = re.compile(r"[A-Za-z]\s*$")
 
 
 def _closing_brace(text: str, brace: int) -> int | None:
-    depth = 0
-    for i in range(brace, len(text)):
+    """The index of the `}` closing the `{` at `brace` (`\\{`, `\\}` and `\\\\` never count); None when it never closes."""
+    depth, i = 0, brace
+    while i < len(text):
         if text[i] == "\\":
+            i += 2
             continue
         depth += (text[i] == "{") - (text[i] == "}")
         if depth == 0:
             return i
+        i += 1
     return None
 
 
@@ -247,7 +254,9 @@ def _undecorated(latex: str) -> str:
 
 
 def _spelled_one_way(part: str) -> str:
-    part = _undecorated(part)
+    part = _undecorated(part).strip()
+    while part.startswith("{") and _closing_brace(part, 0) == len(part) - 1:  # `{(1, 2)}`: a group, not a set
+        part = part[1:-1].strip()
     for pattern, replacement in _SPELLINGS:
         part = pattern.sub(replacement, part)
     part = _EMPTY_SET.sub(r"\\emptyset", part)
@@ -276,7 +285,8 @@ def units(reference: list[str], prediction: list[str]) -> list[tuple[str, str]]:
 def synonyms(reference: list[str], prediction: list[str]) -> list[tuple[str, str]]:
     r"""One object, several spellings: the empty set (`\varnothing`, `\emptyset`, `\{\}`, `\text{none}`), the number
     sets as symbols or intervals (`\mathbb{R}`, `\R`, `ℝ`, `(-\infty, \infty)`), `\le`/`\leq`, `\dfrac`/`\frac`,
-    decoration (`\textcolor{red}{5}`, `\mathbf{5}`, `\displaystyle`), a system's `cases` rows as a list; and an
+    decoration (`\textcolor{red}{5}`, `\mathbf{5}`, `\displaystyle`, a `{...}` group around the whole answer, `~` as
+    a space), a system's `cases` rows as a list; and an
     equation's two sides swapped (`2x + 1 = y` for `y = 2x + 1`)."""
     spelled = _rewrite(_spelled_one_way, reference, prediction)
     ours, theirs = [_spelled_one_way(p) for p in reference], [_spelled_one_way(p) for p in prediction]
@@ -307,7 +317,7 @@ def numbers(reference: list[str], prediction: list[str]) -> list[tuple[str, str]
 def trailing_variables(reference: list[str], prediction: list[str]) -> list[tuple[str, str]]:
     r"""math-verify reads letters after a number as a unit (`4ab` as 4); where both sides name the same variables the
     letters are variables: each side is read with a thin space after it (`4ab\,`), so `4\cdot a\cdot b` is `4ab`."""
-    if not variables(reference, values_only=True) or variables(reference) != variables(prediction):
+    if not variables(reference) or variables(reference) != variables(prediction):
         return []
     return [(", ".join(p + r"\," for p in reference), ", ".join(p + r"\," for p in prediction))]
 
