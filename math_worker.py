@@ -209,10 +209,12 @@ def _parse(answer: str):
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
     # Wrapped in \boxed{} so that LaTeX extraction reads the whole answer (it reads \frac12, \dfrac, 0.5, units);
-    # expression extraction reads what is not LaTeX (`1/3`, `2*x`).
-    return parse("\\boxed{" + answer + "}", extraction_config=[LatexExtractionConfig(boxed_match_priority=0),
-                                                               ExprExtractionConfig()],
-                 parsing_timeout=MATH_VERIFY_TIMEOUT_S)
+    # expression extraction reads what LaTeX extraction does not (`1,000.99€`). One after the other: both together
+    # give the same reading at twenty times the cost.
+    text = "\\boxed{" + answer + "}"
+    return (parse(text, extraction_config=[LatexExtractionConfig(boxed_match_priority=0)],
+                  parsing_timeout=MATH_VERIFY_TIMEOUT_S)
+            or parse(text, extraction_config=[ExprExtractionConfig()], parsing_timeout=MATH_VERIFY_TIMEOUT_S))
 
 
 _ANSWER = {"parse": _reads, "compare": _compare}

@@ -44,6 +44,7 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import math_worker
@@ -68,7 +69,7 @@ from errors import UsageError, first_line
 logger = logging.getLogger("reward")  # the same name when run as a script
 
 _FORMAT = re.compile(r"<think>.*</think>\s*<answer>(.*)</answer>", re.S)
-_INTEGER = re.compile(r"-?\d{1,30}")
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")  # the completion format's tags, in order
 THINK_GUARD = "think"  # the guard that refuses an answer written only while thinking (counted like the others)
 DIAGNOSTIC_NAMES = ([f"guard_{THINK_GUARD}"] + [f"guard_{g.__name__}" for g in reward_rules.GUARDS]
@@ -112,7 +113,8 @@ def accuracy_reward(completions, solution, **kwargs) -> list[float | None]:
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} completions but {len(references)} solutions")
 
-    answers, timeouts = _graded_answers(references, errors)  # cached; new references are read by math-verify once
+    # New references are read once and checked by math-verify in the same batch as the first comparisons.
+    answers, new, checks = _read_references(references, errors)
     # A completion whose only box is inside its thinking gets no answer; the think guard is counted when that box
     # would have been paid.
     thoughts = {i: tuple(errors.guard(thinking_parts, c) or ()) for i, c in enumerate(completions)
@@ -120,7 +122,8 @@ def accuracy_reward(completions, solution, **kwargs) -> list[float | None]:
     pairs = {(answers[i], tuple(p)) for i, p in enumerate(predictions) if p and answers[i] is not None}
     pairs |= {(answers[i], t) for i, t in thoughts.items() if t}
     judged = _Judgement(errors)
-    verdicts, decided_by = judged.run(pairs)
+    verdicts, decided_by = judged.run(pairs, also=list(checks.values()))
+    answers = _settled_references(references, answers, new, checks, judged.also, errors)
 
     rewards, fired = [], Counter()
     for i, (answer, prediction) in enumerate(zip(answers, predictions)):
@@ -135,7 +138,7 @@ def accuracy_reward(completions, solution, **kwargs) -> list[float | None]:
             rewards.append(verdicts[pair])
             if pair in decided_by:
                 fired.update(decided_by[pair])
-    _log_call(kwargs, [joined(p) for p in predictions], rewards, timeouts + judged.timeouts, errors.seen, fired)
+    _log_call(kwargs, [joined(p) for p in predictions], rewards, judged.timeouts, errors.seen, fired)
     return rewards
 
 
@@ -149,9 +152,11 @@ class _Judgement:
     guard or extension(s) that changed a pair's verdict."""
 
     def __init__(self, errors: _Errors):
-        self.errors, self.timeouts = errors, 0
+        self.errors, self.timeouts, self.also = errors, 0, {}
 
-    def run(self, pairs: set[tuple[tuple[str, ...], tuple[str, ...]]]) -> tuple[dict, dict]:
+    def run(self, pairs: set[tuple[tuple[str, ...], tuple[str, ...]]], also: list[tuple] = ()) -> tuple[dict, dict]:
+        """Verdicts and what decided them; `also`: other worker jobs sent with the first round, answered in
+        `self.also`."""
         verdicts, decided_by, settled = {}, {}, set()
         asked = {}
         for pair in pairs:
@@ -162,11 +167,12 @@ class _Judgement:
             elif len(prediction) > MAX_ANSWER_CHARS:
                 verdicts[pair] = 0.0
                 settled.add(pair)
-            elif _INTEGER.fullmatch(reference) and _INTEGER.fullmatch(prediction):
-                verdicts[pair] = float(int(reference) == int(prediction))  # what math-verify says, without asking
+            elif (known := _plain_numbers_verdict(reference, prediction)) is not None:
+                verdicts[pair] = known  # what math-verify says, without asking
             else:
                 asked[pair] = ("compare", reference, prediction)
-        outcomes = self._judge(asked.values())
+        outcomes = self._judge([*asked.values(), *also])
+        self.also = {job: outcomes[job] for job in also}
         for pair, job in asked.items():
             verdict = self.errors.count(outcomes[job], pair)
             verdicts[pair] = 0.0 if verdict is None else verdict
@@ -273,9 +279,15 @@ def reference_answers(solutions) -> list[str | None]:
 
 
 def _graded_answers(references: list[str | None], errors: _Errors) -> tuple[list[tuple[str, ...] | None], int]:
-    """The answer parts for each reference text (None where there is none), and how many math-verify checks overran.
-    A reference is read once (math-verify must read its answer too), then cached; one without answer is logged once."""
-    global _references
+    """The answer parts for each reference text (None where there is none), and how many math-verify checks overran."""
+    answers, new, checks = _read_references(references, errors)
+    outcomes, timeouts = math_worker.judge(list(checks.values()))
+    return _settled_references(references, answers, new, checks, outcomes, errors), timeouts
+
+
+def _read_references(references: list[str | None], errors: _Errors) -> tuple[list, dict, dict]:
+    """The answer parts for each reference text (cached, or read now), the newly read ones {text: parts}, and the
+    math-verify checks those need {text: job} (a plain number needs none)."""
     cache = _references  # read one dict, even if another thread swaps in a fresh one meanwhile
     new = {}
     for text in set(references) - {None}:
@@ -283,8 +295,14 @@ def _graded_answers(references: list[str | None], errors: _Errors) -> tuple[list
             parts = errors.guard(reference_parts, text)
             new[text] = tuple(parts) if parts else None
     checks = {text: ("parse", joined(list(parts))) for text, parts in new.items()
-              if parts is not None and not reward_rules._PLAIN_NUMBER.fullmatch(joined(list(parts)))}
-    outcomes, timeouts = math_worker.judge(list(checks.values()))
+              if parts is not None and not _PLAIN_NUMBER.fullmatch(joined(list(parts)))}
+    return [None if text is None else new[text] if text in new else cache[text] for text in references], new, checks
+
+
+def _settled_references(references: list, answers: list, new: dict, checks: dict, outcomes: dict,
+                        errors: _Errors) -> list:
+    """`answers` with the new references math-verify could not read set to None (each logged once), all cached."""
+    global _references
     for text in new:
         if text in checks and not errors.count(outcomes[checks[text]], text):
             new[text] = None
@@ -294,7 +312,18 @@ def _graded_answers(references: list[str | None], errors: _Errors) -> tuple[list
         if len(_references) > 100_000:  # bounded memory over a long run
             _references = {}
         _references.update(new)
-    return [None if text is None else new[text] if text in new else cache[text] for text in references], timeouts
+    return [new[text] if text in new else answer for text, answer in zip(references, answers)]
+
+
+def _plain_numbers_verdict(reference: str, prediction: str) -> float | None:
+    """math-verify's verdict on two plain numerals (`-12`, `0.5`, at most 15 digits) where it is certain without
+    asking: equal values are equal, and values more than 1e-5 apart stay apart after its rounding to 6 decimals. None
+    in between (and for anything else): math-verify decides."""
+    if not (_PLAIN_NUMBER.fullmatch(reference) and _PLAIN_NUMBER.fullmatch(prediction)
+            and max(len(reference), len(prediction)) <= 16):
+        return None
+    gap = abs(Decimal(reference) - Decimal(prediction))
+    return 1.0 if gap == 0 else 0.0 if gap > Decimal("1e-5") else None
 
 
 # ---------------------------------------------------------------- resolving --reward_funcs (training, eval, reports)
