@@ -261,9 +261,10 @@ def _masked(text: str) -> str:
 
 
 def is_prose(text: str) -> bool:
-    r"""A bare reference with a word in it: a run of three letters or more outside math segments, LaTeX commands
-    and text groups (`The answer is 42.`). Shorter runs are products of variables (`mn`, `4ab`, `PQ=3`)."""
-    return bool(re.search(r"[A-Za-z]{3,}", _masked(text)))
+    r"""A bare reference with a word in it: a run of three letters or more, not all capitals, outside math segments,
+    LaTeX commands and text groups (`The answer is 42.`). Shorter runs are products of variables (`mn`, `4ab`, `PQ=3`)
+    and capitals name points (`\angle PQR = 45^\circ`)."""
+    return any(not run.isupper() for run in re.findall(r"[A-Za-z]{3,}", _masked(text)))
 
 
 def _prose_answer(text: str) -> list[str]:
