@@ -221,6 +221,43 @@ DECORATION = [  # class 6: synonyms and decoration never change a grade
     ("math500", r"\mathbf{(1, 2)}", answered("(1, 2)"), 1.0),
 ]
 
+MATH_VERIFY_FLOOR = [  # issue #26: math-verify's semantics are the floor; guards veto and extensions extend by name
+    ("math500", "y < 7", answered("7 > y"), 1.0),  # an inequality the other way round
+    ("math500", r"y \le 2", answered(r"-y \ge -2"), 1.0),
+    ("math500", r"y \le 2", answered(r"-y \le -2"), 0.0),
+    ("math500", "4", answered(r"y \approx 4"), 1.0),
+    ("math500", r"1 \le t \le 4", answered(r"t \in [1, 4]"), 1.0),  # an interval for an inequality chain
+    ("math500", r"\begin{pmatrix}1&2\\3&4\end{pmatrix}", answered(r"\left[\begin{array}{cc}1&2\\3&4\end{array}\right]"),
+     1.0),
+    ("math500", "2x - y - 1 = 0", answered("y = 2x - 1"), 1.0),  # an equation rearranged
+    ("math500", "2x - y - 1 = 0", answered("y = 2x + 1"), 0.0),
+    ("math500", "(4, 1)", answered("(m, n) = (4, 1)"), 1.0),  # labelled tuples and ratios, labels as expressions
+    ("math500", "(m, n) = (4, 1)", answered("(4, 1)"), 1.0),
+    ("math500", "(m, n) = (4, 1)", answered("(1, 4)"), 0.0),
+    ("math500", "3 : 5", answered("A_1 : A_2 = 3 : 5"), 1.0),
+    ("math500", "2", answered("|PQ| = 2"), 1.0),
+    ("math500", "2", answered("S_1 : S_2 = 2"), 1.0),
+    ("math500", "a=1, b=2; a=3, b=2", answered("a=3, b=2; a=1, b=2"), 1.0),  # a list of solutions is a set
+    ("math500", "u = 4, v = 9", answered("u = 9, v = 4"), 0.0),  # a label pairs with its value
+    ("math500", "u = 4, v = 9", answered("v = 9, u = 4"), 1.0),
+    ("math500", "u = 4, v = 9", answered("4, 9"), 1.0),  # unlabelled parts follow the reference
+    ("math500", "12 km", answered("12"), 1.0),  # units in references
+    ("math500", r"\text{12 km}", answered("12"), 1.0),
+    ("math500", r"\text{12 km}", answered("13"), 0.0),
+    ("math500", r"45^\circ", answered("45"), 1.0),
+    ("math500", r"\angle PQR = 45^\circ", answered("45"), 1.0),
+    ("math500", "3t", answered("3"), 0.0),  # a letter glued to a number is a variable
+    ("math500", r"\emptyset", answered(r"\varnothing"), 1.0),  # synonyms
+    ("math500", r"\emptyset", answered(r"\{\}"), 1.0),
+    ("math500", r"\emptyset", answered(r"\{0\}"), 0.0),
+    ("math500", r"\mathbb{R}", answered(r"(-\infty, \infty)"), 1.0),
+    ("math500", r"(-\infty, \infty)", answered(r"\mathbb{R}"), 1.0),
+    ("math500", "y = 3x + 2", answered("3x + 2 = y"), 1.0),  # the two sides of an equation swapped
+    ("math500", r"\frac{1}{3}", answered("0.3333"), 0.0),  # decimals: math-verify's 6-decimal rounding
+    ("math500", r"\frac{1}{3}", answered("0.333333"), 1.0),
+    ("math500", r"\text{(B)} \; 7!!", answered(r"\text{(B)} \; 7!!"), 1.0),  # identical strings always agree
+]
+
 NO_ANSWER = [  # a reference with no gradable answer gives None
     ("prose", "Answer is forty two.", answered("42"), None),
     ("prose", "See the figure.", answered("42"), None),
@@ -231,7 +268,8 @@ NO_ANSWER = [  # a reference with no gradable answer gives None
 ]
 
 CLASSES = {"bare_latex": BARE_LATEX, "multi_part": MULTI_PART, "dropped_variable": DROPPED_VARIABLE,
-           "hedges": HEDGES, "numbers": NUMBERS, "decoration": DECORATION, "no_answer": NO_ANSWER}
+           "hedges": HEDGES, "numbers": NUMBERS, "decoration": DECORATION, "math_verify_floor": MATH_VERIFY_FLOOR,
+           "no_answer": NO_ANSWER}
 ALL_CASES = [(name, *case) for name, cases in CLASSES.items() for case in cases]
 
 
