@@ -37,7 +37,8 @@ _WITH_UNIT = re.compile(
        | ({_NUMBER})(?:\s|\\[,;: ]|~)*\\(?:text|mathrm|mbox|textnormal)\s*\{{\s*(?:{_UNIT})\s*\}}(?:\^\{{?[23]\}}?)?
        | ({_NUMBER})(?:\s|\\[,;: ]|~)+(?:{_UNIT})(?![A-Za-z])(?:\^\{{?[23]\}}?)?
        | ({_NUMBER})\s*(?:€|£|¥|\\?\$|[A-Za-z]{{1,2}}[²³])""", re.X)  # symbols and m² may touch the number
-_TEXT_GROUP = re.compile(r"\\begin\s*\{array\}\s*\{[^{}]*\}|\\(?:text\w*|mathrm|mbox|operatorname\*?|begin|end)\s*\{[^{}]*\}")
+_TEXT_GROUP = re.compile(r"\\begin\s*\{array\}\s*\{[^{}]*\}"  # an array's column letters are no variables
+                         r"|\\(?:text\w*|mathrm|mbox|operatorname\*?|begin|end)\s*\{[^{}]*\}")
 _COMMAND = re.compile(r"\\+[A-Za-z]+")  # `\\le` too (a line break before letters reads as the command)
 # The variable an inequality is about (`x` in `x \le 3`, `a < x < b`, `7 > y`): an interval names none.
 _RELATION = r"(?:<|>|\\(?:[lg]eq?|[lg]t|in)(?![A-Za-z]))"
@@ -50,7 +51,8 @@ _SYMBOL = r"(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:\^\{-1\})?'*"
 _NAME = rf"(?:\\angle\s*|\\overline\s*)?\|?(?:{_SYMBOL}\s*)+\|?(?:\([^()=]*\))?"
 _LABEL = re.compile(rf"""\s*(?: {_NAME}(?:\s*[-+:]\s*{_NAME})*
                              | \\frac\{{[A-Za-z\s]+\}}\{{[A-Za-z\s]+\}}
-                             | \\left\s*\(\s*{_NAME}(?:\s*,\s*{_NAME})*\\right\s*\) | \(\s*{_NAME}(?:\s*,\s*{_NAME})*\) )
+                             | \\left\s*\(\s*{_NAME}(?:\s*,\s*{_NAME})*\\right\s*\)
+                             | \(\s*{_NAME}(?:\s*,\s*{_NAME})*\) )
                           \s*(?:=|\\in(?![A-Za-z])|\\approx(?![A-Za-z]))\s*(?=\S)""", re.X)
 _DIGIT_GROUP_COMMA = re.compile(r"(?<=\d)(?:,|\{,\}|,\\!\s?)(?=\d{3}(?!\d))")  # 1,000 and 27,\!000 are one number
 _OUTER = re.compile(r"^\s*(?:\\left\s*)?(?:\(|\[|\\?\{)(.*?)(?:\\right\s*)?(?:\)|\]|\\?\})\s*$", re.S)
@@ -212,9 +214,10 @@ GUARDS: list[Callable[[list[str], list[str]], bool]] = [hedge, partial, dropped_
 
 # ---------------------------------------------------------------- extensions: 0.0 -> 1.0 only, through math-verify
 
-_EMPTY_SET = re.compile(r"\\(?:varnothing|emptyset|O)(?![A-Za-z])|∅|\\\{\s*\\\}|\{\s*\}|\\text\{\s*(?i:empty set|none|"
-                        r"no solutions?)\s*\}")
-_NUMBER_SET = re.compile(r"\\(?:mathbb|Bbb|mathbf|mathrm)\s*\{?\s*([RZNQC])\s*\}?|\\([RZNQC])(?![A-Za-z])|([ℝℤℕℚℂ])")
+_EMPTY_SET = re.compile(r"\\(?:varnothing|emptyset|O)(?![A-Za-z])|∅|\\\{\s*\\\}"
+                        r"|\\text\{\s*(?i:empty set|none|no solutions?)\s*\}")
+_NUMBER_SET = re.compile(r"\\(?:mathbb|Bbb|mathbf|mathrm)\s*\{?\s*([RZNQC])\s*\}?"
+                         r"|\\([RZNQC])(?![A-Za-z])|([ℝℤℕℚℂ])")
 _SET_SYMBOL = {"ℝ": "R", "ℤ": "Z", "ℕ": "N", "ℚ": "Q", "ℂ": "C"}
 _SPELLINGS = [(re.compile(p), r) for p, r in [
     (r"\\le(?![A-Za-z])", r"\\leq"), (r"\\ge(?![A-Za-z])", r"\\geq"), (r"\\ne(?![A-Za-z])", r"\\neq"),
@@ -234,7 +237,7 @@ _TRAILING_VARIABLE = re.compile(r"[A-Za-z]\s*$")
 
 
 def _closing_brace(text: str, brace: int) -> int | None:
-    """The index of the `}` closing the `{` at `brace` (`\\{`, `\\}` and `\\\\` never count); None when it never closes."""
+    """The index of the `}` closing the `{` at `brace` (escaped braces never count); None if it never closes."""
     depth, i = 0, brace
     while i < len(text):
         if text[i] == "\\":
