@@ -302,8 +302,15 @@ def synonyms(reference: list[str], prediction: list[str]) -> list[tuple[str, str
 def labels(reference: list[str], prediction: list[str]) -> list[tuple[str, str]]:
     r"""Labels math-verify does not strip name the value, on both sides: `(m, n) = (4, 1)`, `A_1 : A_2 = 3 : 5`,
     `|PQ| = 2`, `S_1 : S_2 = 2`, `\frac{PM}{MQ} = 2`, `f(t) = 3t`, `x \in [1, 2]`. (The guard wrong_labels still
-    refuses values moved to other labels.)"""
-    return _rewrite(unlabelled, reference, prediction)
+    refuses values moved to other labels.) Both sides labelled with other names (`y = 1` for `x = 1`) stay apart."""
+    ours, theirs = _label_names(reference), _label_names(prediction)
+    return [] if ours and theirs and ours != theirs else _rewrite(unlabelled, reference, prediction)
+
+
+def _label_names(parts: list[str]) -> frozenset[str]:
+    """The names an answer's pieces are labelled with, spaces and the relation aside (`x = 1, y \\in A` -> {x, y})."""
+    found = (_LABEL.match(piece) for piece in (p for part in parts for p in top_level_split(part)))
+    return frozenset(re.sub(r"\s|=|\\in$|\\approx$", "", re.sub(r"\s", "", m.group())) for m in found if m)
 
 
 def numbers(reference: list[str], prediction: list[str]) -> list[tuple[str, str]]:

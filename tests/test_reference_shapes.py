@@ -241,6 +241,8 @@ MATH_VERIFY_FLOOR = [  # issue #26: math-verify's semantics are the floor; guard
     ("math500", "u = 4, v = 9", answered("u = 9, v = 4"), 0.0),  # a label pairs with its value
     ("math500", "u = 4, v = 9", answered("v = 9, u = 4"), 1.0),
     ("math500", "u = 4, v = 9", answered("4, 9"), 1.0),  # unlabelled parts follow the reference
+    ("math500", "x = 1", answered("y = 1"), 0.0),  # another label names another variable
+    ("math500", "(m, n) = (4, 1)", answered("(a, b) = (4, 1)"), 0.0),
     ("math500", "12 km", answered("12"), 1.0),  # units in references
     ("math500", r"\text{12 km}", answered("12"), 1.0),
     ("math500", r"\text{12 km}", answered("13"), 0.0),
