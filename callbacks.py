@@ -26,30 +26,25 @@ import eval as evaluation
 from distributed import is_main_process
 from errors import UsageError
 from report import reward_keys, short_name
-from runs import RUN_CONFIG, absolute, last_complete_checkpoint, read_json, write_atomically, write_json
+from runs import RUN_CONFIG, last_complete_checkpoint, read_json, write_atomically, write_json
 
 HELDOUT_DIR = "heldout"  # <output_dir>/heldout/step-<N>.jsonl: each evaluation's records, as eval.py writes them
 BEST_DIR = "best"  # <output_dir>/best/: the best adapter so far and best.json, so it survives a resume
 FINAL_DIR = "final"  # <output_dir>/final/: the last step's adapter when held-out evaluation chose another
 
 
-def eval_settings(script_args, training_args, model_args) -> evaluation.EvalSettings:
-    """The settings `python eval.py --model_dir <checkpoint> --dataset_id <eval data> --split <eval split>
-    --max_samples N --max_completion_length <training's>` resolves for this run: greedy, the run's prompt, rewards
-    (the overlong reward with the run's buffer and length) and prompt-length limit, eval.py's default batch size."""
-    defaults = evaluation.EvalArguments()
-    return evaluation.EvalSettings(
-        model_dir=str(Path(training_args.output_dir).resolve()), adapter=None, adapter_sha256=None,
-        base_model=model_args.model_name_or_path, tokenizer=model_args.model_name_or_path,
-        dataset_id=absolute(script_args.eval_dataset_id), dataset_config=script_args.dataset_config,
-        split=script_args.eval_split, prompt_column=script_args.eval_prompt_column or script_args.prompt_column,
-        solution_column=script_args.eval_solution_column or script_args.solution_column,
-        system_prompt=script_args.system_prompt, reward_funcs=tuple(script_args.reward_funcs),
-        reward_weights=tuple(float(w) for w in training_args.reward_weights or [1.0] * len(script_args.reward_funcs)),
-        max_prompt_length=script_args.max_prompt_length or None, max_samples=script_args.eval_max_samples or None,
-        max_completion_length=training_args.max_completion_length, num_samples=1, temperature=0.0, top_p=1.0,
-        seed=defaults.seed, batch_size=defaults.batch_size, backend="transformers",
-        overlong_buffer=script_args.overlong_buffer, overlong_length=training_args.max_completion_length)
+def eval_settings(script_args, training_args, model_args, **options) -> evaluation.EvalSettings:
+    """The settings `python eval.py --model_dir <output_dir>/checkpoint-N --dataset_id <eval data> --split <eval split>
+    --max_samples N` resolves for this run (eval.py's one builder, given what the run records in run_config.json):
+    greedy, the run's prompt, rewards, lengths and data set configuration, eval.py's default batch size. `options`
+    are other eval.py options (`--check` samples the training data at training's temperature)."""
+    args = evaluation.EvalArguments(**{
+        "model_dir": training_args.output_dir, "dataset_id": script_args.eval_dataset_id,
+        "split": script_args.eval_split, "max_samples": script_args.eval_max_samples or None,
+        "cache_implementation": "dynamic", **options})  # generating with the training model's own cache, as ever
+    return evaluation.build_settings(args, evaluation.run_record(script_args, training_args),
+                                     model_dir=str(Path(training_args.output_dir).resolve()),
+                                     base_model=model_args.model_name_or_path)
 
 
 @contextmanager

@@ -71,6 +71,9 @@ class ScriptArguments:
         default=None, metadata={"help": "Held-out data scored every --eval_steps steps (greedy, eval.py's scoring); "
                                 "giving it turns held-out evaluation on. Same formats as --dataset_id."})
     eval_split: str = field(default="test", metadata={"help": "Held-out split, slicing allowed: 'test', 'test[:200]'."})
+    eval_dataset_config: str | None = field(default=None, metadata={
+        "help": "Held-out data set configuration; default: --dataset_config when --eval_dataset_id is --dataset_id, "
+                "else none."})
     eval_prompt_column: str | None = field(default=None, metadata={"help": "Default: --prompt_column."})
     eval_solution_column: str | None = field(default=None, metadata={"help": "Default: --solution_column."})
     eval_max_samples: int = field(
@@ -221,8 +224,8 @@ OUR_OPTIONS = {
                  "temperature", "beta", "logging_steps", "save_steps", "save_strategy", "seed", "report_to",
                  "resume_from_checkpoint", "overwrite_output_dir", "bf16", "gradient_checkpointing"],
     "Rewards": ["reward_funcs", "reward_weights", "overlong_buffer"],
-    "Held-out evaluation during training": ["eval_dataset_id", "eval_split", "eval_steps", "eval_max_samples",
-                                            "eval_prompt_column", "eval_solution_column"],
+    "Held-out evaluation during training": ["eval_dataset_id", "eval_split", "eval_dataset_config", "eval_steps",
+                                            "eval_max_samples", "eval_prompt_column", "eval_solution_column"],
     "LoRA and quantization": ["lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "load_in_4bit",
                               "load_in_8bit"],
     "Modes": ["config", "check", "check_samples", "demo"],

@@ -687,16 +687,11 @@ def _eval_command(run: Run, model_dir: str) -> str:
         if Path(data).expanduser().exists() or Path(data).suffix in (".json", ".jsonl", ".parquet", ".csv"):
             data = "HELD_OUT_FILE.jsonl"
     parts = ["python", "eval.py", "--model_dir", model_dir, "--dataset_id", str(data), "--split", str(split)]
-    limit = run.config.get("max_completion_length")
-    if limit:
-        parts += ["--max_completion_length", str(limit)]
+    # eval.py takes the rest from run_config.json as held-out evaluation did: prompt, rewards, lengths, columns and
+    # the data set configuration (eval.build_settings).
     samples = _option(run, "eval_max_samples")
     if run.config.get("eval_dataset_id") and samples:  # the logged figure scored the first N held-out problems
         parts += ["--max_samples", str(samples)]
-    for flag in ("eval_prompt_column", "eval_solution_column"):
-        value = _option(run, flag)
-        if value:
-            parts += [f"--{flag.removeprefix('eval_')}", str(value)]
     return shlex.join(parts)
 
 

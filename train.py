@@ -288,23 +288,14 @@ def save_run_config(script_args, training_args, model_args, finished: bool, **ou
     only."""
     if not is_main_process():
         return
+    from eval import run_record
+
     path = Path(training_args.output_dir) / RUN_CONFIG
     config = {
         "finished": finished,
         "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "model_id": model_args.model_name_or_path,
-        "dataset_id": script_args.dataset_id,
-        "dataset_split": script_args.dataset_split,
-        "eval_dataset_id": script_args.eval_dataset_id,
-        "eval_split": script_args.eval_split if script_args.eval_dataset_id else None,
-        "system_prompt": script_args.system_prompt,
-        "prompt_column": script_args.prompt_column,
-        "solution_column": script_args.solution_column,
-        "reward_funcs": [reward.recorded_reward_spec(spec) for spec in script_args.reward_funcs],
-        "reward_weights": list(training_args.reward_weights or [1.0] * len(script_args.reward_funcs)),
-        "max_prompt_length": script_args.max_prompt_length,
-        "max_completion_length": training_args.max_completion_length,
-        "overlong_buffer": script_args.overlong_buffer,
+        **run_record(script_args, training_args),  # what eval.py inherits: eval.py's own list
         "num_generations": training_args.num_generations,
         "hardware": hardware(),
         **outcome,
