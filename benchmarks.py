@@ -254,15 +254,6 @@ def model_modes(args) -> list[str]:
     return ["baseline" if args.baseline else "adapter" if is_adapter(args.model_dir) else "model"]
 
 
-def benchmark_args(styled, prepared: Prepared, mode: str, output_file: str):
-    """eval.py's options for one benchmark and model: the benchmark's problems, every prompt kept; the rest (the
-    run's --max_completion_length for an adapter and its base) as eval.py decides unless a flag says otherwise."""
-    return replace(styled, benchmarks=None, benchmark_dir=None, compare_baseline=False, dataset_id=str(prepared.path),
-                   dataset_config=None, split="test", prompt_column="problem", solution_column="solution",
-                   output_file=output_file, baseline=mode == "baseline",
-                   max_prompt_length=0 if styled.max_prompt_length is None else styled.max_prompt_length)
-
-
 def run_benchmarks(args, evaluate) -> int:
     """Evaluate every benchmark with `evaluate` (eval.py's), write the table files, print the table. Returns the exit
     code."""
@@ -291,8 +282,12 @@ def run_benchmarks(args, evaluate) -> int:
             output_file = str(RESULTS / f"{model_slug(args.model_dir)}__{mode}__{p.benchmark.name}__{tag}.json")
             print(f"[{n}/{len(prepared)}] {p.benchmark.name}, {LABELS[mode]}: {p.num_rows} problems from "
                   f"{p.source.get('hub_id') or p.source['file']} -> {output_file}")
+            run_args = replace(styled, benchmarks=None, benchmark_dir=None, compare_baseline=False,
+                               dataset_id=str(p.path), dataset_config=None, split="test", prompt_column="problem",
+                               solution_column="solution", output_file=output_file, baseline=mode == "baseline",
+                               max_prompt_length=0 if args.max_prompt_length is None else args.max_prompt_length)
             try:
-                summary = evaluate(benchmark_args(styled, p, mode, output_file))["summary"]
+                summary = evaluate(run_args)["summary"]
             except UsageError as err:  # eval.py's advice to choose another --output_file does not apply here
                 differs = re.search(r"settings \(([^)]*)\)", str(err))
                 if output_file not in str(err) or not differs:

@@ -2,6 +2,8 @@
 eval.py, held-out evaluation during training, `--check`, the model card's eval command and the benchmarks."""
 import json
 import shlex
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -71,16 +73,19 @@ def test_heldout_check_and_eval_py_build_the_same_settings(tmp_path):
     assert evaluation.run_record(script_args, training_args)["eval_dataset_config"] == "hard"
 
 
-def test_benchmarks_use_the_runs_length_unless_told(demo_dir, tmp_path):
-    """The demo adapter was trained at 24 tokens: each benchmark (and its base model beside it) is evaluated at 24."""
+def test_benchmarks_use_the_runs_length_unless_told(demo_dir, tmp_path, monkeypatch, capsys):
+    """The demo adapter was trained at 24 tokens: the benchmark and its base model beside it are evaluated at 24
+    (eval.py's default for a plain model is 512), at 7 when told."""
     run = json.loads((demo_dir / "adapter" / "run_config.json").read_text())
-    prepared = benchmarks.Prepared(benchmarks.BENCHMARKS["gsm8k"], {}, tmp_path / "gsm8k.jsonl", "", 0)
-    prepared.path.write_text('{"problem": "1+1?", "solution": "\\\\boxed{2}"}\n')
+    monkeypatch.chdir(tmp_path)  # results/ lands here
+    benchmarks.write_local_copies(str(demo_dir / "data" / "test.jsonl"), "data", rows=8)
+    command = ["--model_dir", str(demo_dir / "adapter"), "--benchmarks", "gsm8k", "--benchmark_dir", "data",
+               "--max_samples", "1", "--compare_baseline"]
     for flags, expected in [([], run["max_completion_length"]), (["--max_completion_length", "7"], 7)]:
-        args = evaluation.parse_args(["--model_dir", str(demo_dir / "adapter"), "--benchmarks", "gsm8k", *flags])
-        for mode in ("adapter", "baseline"):
-            eval_args = benchmarks.benchmark_args(args, prepared, mode, str(tmp_path / "out.json"))
-            assert evaluation.resolve_settings(eval_args).max_completion_length == expected, (flags, mode)
+        assert evaluation.main([*command, *flags]) == 0, capsys.readouterr()
+        results = [json.loads(path.read_text())["summary"] for path in Path("results").glob("*__gsm8k__*.json")]
+        assert len(results) == 2 and {r["max_completion_length"] for r in results} == {expected}, flags
+        shutil.rmtree("results")
 
 
 DATASET_CARD = """---
