@@ -13,12 +13,9 @@ most one batch: re-running the same command resumes, then writes `--output_file`
 """
 from __future__ import annotations
 
-import argparse
-import difflib
 import hashlib
 import json
 import os
-import re
 import shlex
 import sys
 import time
@@ -38,11 +35,12 @@ from transformers import GenerationConfig, HfArgumentParser
 
 import benchmarks
 import reward
+from cli import HelpFormatter, one_line_errors, unknown_option
 from data_utils import (DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT, check_split, fitting_prompts, load_prompt_dataset,
                         tokenize_prompts)
 from errors import UsageError, error_exit, first_line
-from models import adapter_base, kv_cache, load_chat_tokenizer, load_for_generation, looks_local
-from runs import absolute, check_writable, read_json, read_run_config, write_atomically
+from models import adapter_base, check_adapter_base, kv_cache, load_chat_tokenizer, load_for_generation, looks_local
+from runs import absolute, check_writable, model_slug, read_json, read_run_config, slug, write_atomically
 
 DEFAULT_MAX_COMPLETION_LENGTH = 512  # a plain model's; an adapter is evaluated at its run's length
 TIMING_KEYS = ("wall_time_s", "generation_time_s", "tokens_per_second")  # the only summary fields a rerun changes
@@ -262,14 +260,9 @@ def resolve_settings(args: EvalArguments) -> EvalSettings:
     run = read_run_config(model_dir) if adapter_config else {}
     if adapter_config:
         base = args.base_model or recorded_base
-        if not base or (looks_local(base) and not Path(base).expanduser().exists()):
-            raise UsageError(f"base model {base!r} of adapter {args.model_dir} cannot be found (moved, or trained "
-                             "elsewhere): pass its location with --base_model path/to/base_model")
-        if adapter_base(base) is not None:  # loading it as a model would stack two adapters: a wrong accuracy
-            flag = "--base_model" if args.base_model else f"base_model_name_or_path in {args.model_dir}"
-            raise UsageError(f"{flag} {base} is itself an adapter directory, not a base model: pass --base_model the "
-                             f"model the adapters were trained on (the base_model_name_or_path in "
-                             f"{Path(base) / 'adapter_config.json'})")
+        check_adapter_base(args.model_dir, base, "--base_model" if args.base_model else
+                           f"base_model_name_or_path in {args.model_dir}",
+                           "pass its location with --base_model path/to/base_model")
     elif args.base_model or args.baseline:
         raise UsageError(f"{args.model_dir} is not an adapter directory (no adapter_config.json): --base_model and "
                          "--baseline only apply to a trained adapter; to evaluate a plain model just pass --model_dir")
@@ -323,16 +316,11 @@ def split_of(args: EvalArguments) -> str:
 def default_output_file(args: EvalArguments) -> str:
     """results/<model>__<mode>__<data>_<split>.json: a baseline, another split or another checkpoint never lands
     on the same file."""
-    model_dir = Path(args.model_dir).expanduser()
-    is_adapter = (model_dir / "adapter_config.json").is_file()
+    is_adapter = (Path(args.model_dir).expanduser() / "adapter_config.json").is_file()
     mode = "baseline" if args.baseline else "adapter" if is_adapter else "model"
-    inside_run = model_dir.name.startswith("checkpoint-") or model_dir.name in ("final", "best")
-    parts = model_dir.parts[-2:] if inside_run else model_dir.parts[-1:]
     local = Path(args.dataset_id).expanduser().exists()
     data = Path(args.dataset_id).stem if local else args.dataset_id.split("/")[-1]
-    split = split_of(args)
-    slug = lambda text: re.sub(r"[^A-Za-z0-9.=-]+", "_", text.replace("%", "pct")).strip("_")  # noqa: E731
-    return f"results/{slug('-'.join(parts))}__{mode}__{slug(data)}_{slug(split)}.json"
+    return f"results/{model_slug(args.model_dir)}__{mode}__{slug(data)}_{slug(split_of(args))}.json"
 
 
 def check_exists(name: str, flag: str) -> None:
@@ -526,10 +514,7 @@ def generate_records(model, tokenizer, rows: list[dict], settings: EvalSettings,
 
 
 def summarize(settings: EvalSettings, samples: list[dict], num_problems: int, skipped: int, timing: dict) -> dict:
-    def mean(values):
-        values = [v for v in values if v is not None]
-        return sum(values) / len(values) if values else None
-
+    mean = benchmarks.mean
     scored = [s["accuracy"] for s in samples if s["accuracy"] is not None]
     k = settings.num_samples
     summary = {
@@ -710,30 +695,12 @@ def print_summary(summary: dict, output_file: str) -> None:
     print(f"accuracy: {accuracy} ({summary['correct']:g}/{summary['scored']})")
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after each option; the examples in the description keep their lines."""
-
-
 def make_parser() -> HfArgumentParser:
     # allow_abbrev off: a misspelled option gets "did you mean" instead of silently matching a longer one.
     parser = HfArgumentParser(EvalArguments, allow_abbrev=False, formatter_class=HelpFormatter,
                               usage="python eval.py --model_dir DIR [options]",
                               description=__doc__.split("\n\nEvaluation scores")[0])
-
-    def error(message):  # argparse would print usage plus the message and exit; we want one line
-        raise UsageError(f"{message} (see python eval.py --help)")
-
-    parser.error = error
-    return parser
-
-
-def option_names(parser) -> list[str]:
-    return [opt for action in parser._actions for opt in action.option_strings if opt.startswith("--")]
-
-
-def suggest(parser, flag: str) -> str:
-    close = difflib.get_close_matches("--" + flag.lstrip("-").split("=")[0], option_names(parser), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
+    return one_line_errors(parser, "eval.py")
 
 
 def environment_options(parser, environ) -> list[str]:
@@ -762,9 +729,7 @@ def parse_args(argv: list[str] | None) -> EvalArguments:
     except ValueError as err:  # a value the dataclass refuses
         raise UsageError(first_line(err)) from None
     if unknown:
-        flag = next((a for a in unknown if a.startswith("-")), unknown[0])
-        raise UsageError(f"unknown option {flag}{suggest(parser, flag)} (see python eval.py --help)" if
-                         flag.startswith("-") else f"unexpected argument {flag!r} (see python eval.py --help)")
+        raise unknown_option(parser, unknown, "eval.py")
     return args
 
 

@@ -16,9 +16,9 @@ import statistics
 
 import reward
 from data_utils import DEFAULT_MAX_PROMPT_LENGTH, fitting_prompts, load_prompt_dataset, tokenize_prompts
-from distributed import world_size
+from distributed import generation_batch, world_size
 from errors import UsageError
-from models import CHECKPOINTING_ABOVE, auto_dtype, load_chat_tokenizer, load_pretrained, lora_config
+from models import auto_dtype, checkpointing_needed, load_chat_tokenizer, load_pretrained, lora_config
 from runs import package_versions
 
 SAMPLE = 2000  # references checked at most (sampled, seeded): NuminaMath-size data stays well under a minute
@@ -226,16 +226,18 @@ def report_samples(report: Report, script_args, training_args, model_args, token
 
 def report_batch(report: Report, args, kept: int | None) -> None:
     report.section("batch arithmetic")
-    processes = world_size()
-    accumulation = args.gradient_accumulation_steps
-    generation_batch = args.per_device_train_batch_size * processes * accumulation
-    g = args.num_generations or 1
-    report.line(f"generation batch = {args.per_device_train_batch_size} per device x {processes} process(es) x "
-                f"{accumulation} accumulation = {generation_batch} completions; / G={g} = "
-                f"{generation_batch / g:g} prompts per optimizer step"
-                + ("" if generation_batch % g == 0 else "  <- not divisible"))
+    batch = generation_batch(args)
+    prompts = batch.completions / batch.num_generations
+    if batch.steps == batch.accumulation:  # one generation per optimizer step
+        steps, per = f"{batch.steps} accumulation", f"{prompts:g} prompts per optimizer step"
+    else:
+        steps = f"{batch.steps} steps per generation"
+        per = f"{prompts:g} prompts per generation, {batch.prompts_per_optimizer_step:g} per optimizer step"
+    report.line(f"generation batch = {batch.per_device} per device x {batch.processes} process(es) x {steps} = "
+                f"{batch.completions} completions; / G={batch.num_generations} = {per}"
+                + ("" if batch.divisible else "  <- not divisible"))
     if kept:
-        per_epoch = math.ceil(kept / max(1, generation_batch // g))
+        per_epoch = math.ceil(kept / max(1, int(batch.prompts_per_optimizer_step)))
         total = args.max_steps if args.max_steps > 0 else math.ceil(per_epoch * args.num_train_epochs)
         report.line(f"steps per epoch: {per_epoch}; total steps: {total}"
                     + (" (--max_steps)" if args.max_steps > 0 else f" ({args.num_train_epochs:g} epoch(s))"))
@@ -270,7 +272,7 @@ def report_memory(report: Report, model_args, args, prompt_tokens: int) -> None:
     head_dim = getattr(text, "head_dim", None) or hidden // heads
     seq = prompt_tokens + (args.max_completion_length or 256)  # the longest kept prompt plus a full completion
     batch = args.per_device_train_batch_size
-    generating = batch * (args.steps_per_generation or args.gradient_accumulation_steps)
+    generating = generation_batch(args).per_process
     act_bytes = 2 if width <= 2 else 4
     weights = params * width
     states = trainable * 16  # fp32 weights, gradients and two Adam moments per trainable parameter
@@ -286,7 +288,7 @@ def report_memory(report: Report, model_args, args, prompt_tokens: int) -> None:
     checkpointing = args.gradient_checkpointing
     how = "as asked"
     if getattr(args, "checkpointing_auto", False):  # what models.choose_gradient_checkpointing will pick
-        checkpointing, how = not model_args.use_peft or params > CHECKPOINTING_ABOVE, "chosen automatically"
+        checkpointing, how = checkpointing_needed(params, model_args.use_peft), "chosen automatically"
     report.line(f"activations: {gib(activations)} without, {gib(checkpointed)} with gradient checkpointing "
                 f"({'on' if checkpointing else 'off'}, {how})")
     total = weights + states + kv_cache + logits + (checkpointed if checkpointing else activations)

@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cli import one_line_errors
 from errors import UsageError, error_exit
 from runs import check_writable, checkpoint_step, last_complete_checkpoint, read_json, read_run_config, write_atomically
 
@@ -864,8 +865,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", action="store_true",
                         help=f"also print {REPORT_DIR}/{SAMPLES_FILE}: held-out answers at step 0, best and last step, "
                              "and the best and worst completion of a group at a few training steps")
-    args = parser.parse_args(argv)
+    one_line_errors(parser, "report.py")
     try:
+        args = parser.parse_args(argv)
         report_dir = write_report(args.output_dir)
         if args.samples:
             print((report_dir / SAMPLES_FILE).read_text())

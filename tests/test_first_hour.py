@@ -132,7 +132,7 @@ MAIN_ERRORS = {
     "missing LoRA module": (["--lora_target_modules", "q_proj", "nonsense"], "nonsense: the model has no such module"),
     "output_dir is a file": (["--output_dir", "A_FILE"], "is a file, not a directory"),
     "output_dir below a file": (["--output_dir", "A_FILE/run"], "is a file, not a directory"),
-    "adapter on an adapter": (["--model_id", "STACKED"], "names another adapter"),
+    "adapter on an adapter": (["--model_id", "STACKED"], "is itself an adapter directory"),
     "other run's checkpoint": (["--resume_from_checkpoint", "DEMO_CHECKPOINT", "--lora_target_modules", "q_proj"],
                                "was trained with other settings (--lora_target_modules"),
     "other run's rewards": (["--resume_from_checkpoint", "DEMO_CHECKPOINT", "--lora_r", "16", "--lora_alpha", "32"],
