@@ -53,7 +53,8 @@ def train(script_args, training_args, model_args) -> Path:
     # run continues the same curves instead of starting a second folder. A folder the user chose still wins.
     os.environ["TENSORBOARD_LOGGING_DIR"] = USER_TENSORBOARD_DIR or str(output_dir / "runs")
 
-    from callbacks import ReadableProgress, RunDoctor
+    from callbacks import ReadableProgress
+    from doctor import RunDoctor
 
     model = load_policy(model_args, training_args)
     peft_config = lora_config(model_args)

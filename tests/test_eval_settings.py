@@ -10,8 +10,9 @@ import pytest
 import benchmarks
 import callbacks
 import eval as evaluation
+import card
 import main
-import report
+import run_records
 from conftest import run_cli
 from test_train import train_args
 
@@ -121,11 +122,11 @@ def test_eval_py_reports_the_heldout_figure_of_a_run_with_a_dataset_config(demo_
                                "--max_completion_length", "12", "--learning_rate", "1e-2"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     config = json.loads((out / "run_config.json").read_text())
-    command = shlex.split(report._eval_command(report.load_run(out), str(out)))
+    command = shlex.split(card.eval_command(run_records.load_run(out), str(out)))
     assert "--dataset_config" not in command and "--max_completion_length" not in command
     result = evaluation.evaluate(evaluation.parse_args([*command[2:], "--output_file", str(tmp_path / "e.json")]))
     summary = result["summary"]
     assert (summary["dataset_config"], summary["max_completion_length"]) == ("hard", 12)
     assert summary["accuracy"] == config["best_accuracy"]
-    logged = [json.loads(line) for line in (out / "heldout" / f"step-{config['best_step']}.jsonl").read_text().splitlines()]
-    assert result["samples"] == logged
+    logged = (out / "heldout" / f"step-{config['best_step']}.jsonl").read_text().splitlines()
+    assert result["samples"] == [json.loads(line) for line in logged]

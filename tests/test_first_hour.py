@@ -14,7 +14,9 @@ import pytest
 
 import eval as evaluation
 import main
+import plots
 import report
+import run_records
 from conftest import REPO, run_cli
 from test_train import train_args
 
@@ -294,7 +296,7 @@ def interrupted_run(demo_dir, tmp_path) -> Path:
     run.mkdir()
     shutil.copytree(demo_dir / "adapter" / "checkpoint-100", run / "checkpoint-100")
     config = json.loads((demo_dir / "adapter" / "run_config.json").read_text())
-    config = {k: v for k, v in config.items() if k not in report.RUN_OUTCOME}
+    config = {k: v for k, v in config.items() if k not in run_records.RUN_OUTCOME}
     (run / "run_config.json").write_text(json.dumps({**config, "finished": False}))
     return run
 
@@ -317,7 +319,7 @@ def test_report_on_a_checkpoint_speaks_of_that_checkpoint_only(demo_dir, tmp_pat
     summary = report.end_of_run_summary(run / "checkpoint-100")
     assert "final" not in summary and "step 180" not in summary, summary
     assert summary.startswith("Checkpoint at step 100")
-    assert report.run_title(report.load_run(run / "checkpoint-100")) == "run/checkpoint-100"
+    assert plots.run_title(run_records.load_run(run / "checkpoint-100")) == "run/checkpoint-100"
 
 
 @pytest.mark.parametrize("damage", ["run_config", "trainer_state", "readme_is_a_directory"])
