@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import reward
 from conftest import REPO, run_cli
 from test_train import train_args
 
@@ -111,15 +112,10 @@ def test_full_fine_tuning_turns_gradient_checkpointing_on(demo_dir, tmp_path):
 # ---------------------------------------------------------------------------------------------------------------
 # Reward diagnostics: the logged values are what the run's completions imply.
 
-def has_box(completion: str) -> bool:
-    """A non-empty \\boxed{...} outside the <think> block: what a user would call 'the answer was given'."""
-    answer = completion.rpartition("</think>")[2] if "</think>" in completion else completion.split("<think>")[0]
-    return re.search(r"\\boxed\{[^{}]+\}", answer) is not None
-
-
 def test_diagnostics_equal_what_the_completions_imply(shared_run):
     """Demo references are all parseable and simple: 0 unparseable, 0 timeouts; the extracted fraction at each
-    step is the share of that step's completions with a boxed answer (one reward call per step here)."""
+    step is the share of that step's completions reward.extract_answer reads an answer from (one reward call per step
+    here; what the extractor reads is checked against hand-written cases in test_rewards.py)."""
     recorded = {}
     for line in (shared_run.work / "completions.jsonl").read_text().splitlines():
         entry = json.loads(line)
@@ -132,7 +128,7 @@ def test_diagnostics_equal_what_the_completions_imply(shared_run):
         assert len(completions) == GENERATION_BATCH
         assert entry["diagnostics/unparseable_references"] == 0.0, step
         assert entry["diagnostics/reward_timeouts"] == 0.0, step
-        share = sum(map(has_box, completions)) / len(completions)
+        share = sum(reward.extract_answer(c) is not None for c in completions) / len(completions)
         assert entry["diagnostics/answer_extracted_fraction"] == pytest.approx(share), (step, completions)
 
 
