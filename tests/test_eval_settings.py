@@ -1,7 +1,6 @@
 """The one builder of evaluation settings (eval.build_settings): what an adapter inherits from its run, decided once for
 eval.py, held-out evaluation during training, `--check`, the model card's eval command and the benchmarks."""
 import json
-import shlex
 import shutil
 from pathlib import Path
 
@@ -9,11 +8,12 @@ import pytest
 
 import benchmarks
 import callbacks
-import eval as evaluation
 import card
+import eval as evaluation
 import main
 import run_records
-from conftest import run_cli
+import shlex
+from conftest import REPO, run_cli
 from test_train import train_args
 
 # A run as run_config.json records it (hand-written: the values the assertions below expect back).
@@ -130,3 +130,19 @@ def test_eval_py_reports_the_heldout_figure_of_a_run_with_a_dataset_config(demo_
     assert summary["accuracy"] == config["best_accuracy"]
     logged = (out / "heldout" / f"step-{config['best_step']}.jsonl").read_text().splitlines()
     assert result["samples"] == [json.loads(line) for line in logged]
+
+
+def test_eval_py_from_another_directory_resolves_the_runs_reward_file(shared_run, demo_dir, tmp_path):
+    """The run was given `my_rewards.py:record` relative to its working directory; eval.py, started elsewhere, finds
+    the same file through run_config.json and scores every sample with it."""
+    recorded = shared_run.config["reward_funcs"][2]
+    assert recorded == f"{(shared_run.work / 'my_rewards.py').resolve()}:record"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = run_cli(REPO / "eval.py", "--model_dir", shared_run.out, "--dataset_id", demo_dir / "data" / "test.jsonl",
+                   "--split", "test[:4]", "--max_completion_length", "8", "--output_file", "result.json",
+                   cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((elsewhere / "result.json").read_text())
+    assert list(result["summary"]["reward_funcs"]) == shared_run.config["reward_funcs"]
+    assert all(s["record"] == 0.0 for s in result["samples"]) and len(result["samples"]) == 4
