@@ -82,7 +82,8 @@ def test_run_that_never_beats_step_0_says_so_and_records_true_paths(demo_dir, co
     assert run_config["wall_time_s"] > 0
     # The card's eval command reproduces the logged figure: the held-out subset size included; eval.py takes the
     # run's --max_completion_length itself (test_eval_settings.py).
-    assert "--max_samples 16" in card and "--max_completion_length" not in card
+    eval_command = next(line for line in card.splitlines() if line.startswith("python eval.py"))
+    assert "--max_samples 16" in eval_command and "--max_completion_length" not in eval_command
 
 
 def test_continuing_refuses_contradicting_lora_flags_and_full_fine_tuning(demo_dir, tmp_path, capsys):
