@@ -49,14 +49,42 @@ def quiet_bitsandbytes() -> None:
     """bitsandbytes (imported by transformers and peft when installed) asks for an optional CPU kernel package when
     it is imported; without it 4-bit still works, through its own slower path. Call before importing transformers."""
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    # transformers >= 5.25 loads bitsandbytes' kernels through the `kernels` package, which says on every offline start
+    # that it skips a hub trust check for a kernel we never asked for: nothing for our user to act on.
+    logging.getLogger("kernels").setLevel(logging.ERROR)
+
+
+# Known, harmless library log lines (logger name, message start), dropped by a filter so the logger's other lines show.
+HARMLESS_LOG_LINES = [
+    # accelerate compares its own accumulation plugin with the DeepSpeed config that distributed.py already filled
+    # with our --gradient_accumulation_steps, and says it uses DeepSpeed's value: the same number.
+    ("accelerate.accelerator", "Gradient accumulation steps mismatch"),
+]
+
+
+class _DropLines(logging.Filter):
+    def __init__(self, start: str):
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if message.startswith("[RANK "):  # accelerate's multi-process logger prefixes the rank
+            message = message.partition("] ")[2]
+        return not message.startswith(self.start)
 
 
 def quiet_library_warnings() -> None:
-    """Filter HARMLESS_WARNINGS and the libraries' loading bars; call before the libraries do their work."""
+    """Filter HARMLESS_WARNINGS, HARMLESS_LOG_LINES and the libraries' loading bars; call before the libraries do
+    their work."""
     import warnings
 
     for category, message in HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category)
+    for name, start in HARMLESS_LOG_LINES:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropLines) and f.start == start for f in logger.filters):
+            logger.addFilter(_DropLines(start))
     quiet_bitsandbytes()
     # DeepSpeed (imported by TRL and accelerate) warns that it falls back to CPU on every start without a GPU.
     if "DS_ACCELERATOR" not in os.environ and not cuda_available():

@@ -101,7 +101,7 @@ class EvalArguments:
         "help": "Replace an existing --output_file that was made with other settings."})
     benchmarks: list[str] | None = field(default=None, metadata={
         "help": "Evaluate on these standard benchmarks and write one table (results/<model>__<style>..."
-                "__benchmarks.md and .json): " + " ".join(benchmarks.BENCHMARKS) + "; see README, Benchmarks.",
+                "__benchmarks.md and .json): " + " ".join(benchmarks.BENCHMARKS) + "; see docs/benchmarks.md.",
         "choices": list(benchmarks.BENCHMARKS), "metavar": "NAME"})
     benchmark_dir: str | None = field(default=None, metadata={
         "help": "With --benchmarks: read DIR/<name>/test.jsonl (the layout of Qwen2.5-Math's evaluation/data) "

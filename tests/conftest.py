@@ -30,6 +30,14 @@ def run_cli(*args, cwd=REPO, env=None, timeout=900):
     )
 
 
+def error_line(stderr: str) -> str:
+    """The one `error:` line a refused command printed, asserting there is exactly one and no traceback. Other
+    lines a library may add (a new release's notice) are not ours to test; the one-line rule is about our error."""
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in stderr, stderr[-3000:]
+    return errors[0]
+
+
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
     """Run the offline demo once; returns (output_dir, completed_process).

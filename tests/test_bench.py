@@ -39,6 +39,7 @@ def test_gpu_check_says_up_front_when_there_is_no_gpu(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_bench_train_stops_its_runs_on_ctrl_c_and_cleans_up(tmp_path):
     """Ctrl-C (SIGINT) stops the stage running in its own process group and removes the temporary work directory."""
     import signal

@@ -41,6 +41,7 @@ def continued(demo_dir, tmp_path_factory):
     return out, proc
 
 
+@pytest.mark.slow
 def test_continuing_an_adapter_trains_that_adapter_from_its_own_accuracy(demo_dir, continued, tmp_path):
     out, proc = continued
     run_config = json.loads((out / "run_config.json").read_text())
@@ -70,6 +71,7 @@ def test_continuing_an_adapter_trains_that_adapter_from_its_own_accuracy(demo_di
     assert isinstance(old["correct"], int)  # a count, not 12.0
 
 
+@pytest.mark.slow
 def test_run_that_never_beats_step_0_says_so_and_records_true_paths(demo_dir, continued):
     out, proc = continued
     summary = proc.stdout[proc.stdout.index("Training finished"):]

@@ -6,7 +6,7 @@ import shlex
 import pytest
 from safetensors.torch import load_file
 
-from conftest import run_cli
+from conftest import error_line, run_cli
 from test_train import train_args
 
 CONSTANT_REWARD = '''
@@ -51,6 +51,7 @@ def truncated(demo_dir, tmp_path_factory):
     return out, proc
 
 
+@pytest.mark.slow
 def test_truncation_warns_once_with_the_figure_and_the_fix(truncated):
     out, proc = truncated
     lines = [line for line in warnings_in(proc.stdout) if "cut at --max_completion_length" in line]
@@ -68,6 +69,7 @@ def test_truncation_warns_once_with_the_figure_and_the_fix(truncated):
     assert "health:" in summary and "truncation" in summary
 
 
+@pytest.mark.slow
 def test_constant_reward_warns_no_signal(demo_dir, tmp_path):
     (tmp_path / "my_rewards.py").write_text(CONSTANT_REWARD)
     out = tmp_path / "run"
@@ -81,6 +83,7 @@ def test_constant_reward_warns_no_signal(demo_dir, tmp_path):
     assert "no_signal" in [w["check"] for w in health(out)]
 
 
+@pytest.mark.slow
 def test_non_finite_gradient_stops_with_one_error_and_a_resumable_checkpoint(demo_dir, tmp_path):
     (tmp_path / "my_rewards.py").write_text(POISONED_REWARD)
     (tmp_path / "POISON").touch()
@@ -138,7 +141,8 @@ def test_check_samples_completions_and_warns_when_all_are_cut(demo_dir, tmp_path
     quiet = run_cli(*train_args(demo_dir, tmp_path / "run", "--check", "--check_samples", "0"))
     assert quiet.returncode == 0 and "== sampled completions" not in quiet.stdout
     refused = run_cli(*train_args(demo_dir, tmp_path / "run", "--check_samples", "2"))
-    assert refused.returncode == 2 and refused.stderr.startswith("error: --check_samples only applies with --check")
+    assert refused.returncode == 2
+    assert error_line(refused.stderr).startswith("error: --check_samples only applies with --check")
 
 
 def test_check_samples_in_a_yaml_without_check_is_refused(demo_dir, tmp_path, capsys):

@@ -162,6 +162,7 @@ def test_prompt_settings_are_inherited_from_the_run(demo_dir, tmp_path):
         evaluation.load_prompts(plain, tokenizer)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_equals_uninterrupted_run(demo_dir, tmp_path):
     # Sampled, so the per-batch seeding is tested too; 64 batches leave plenty of time to kill it after the first.
     flags = {"split": "test", "batch_size": 2, "max_completion_length": 32, "num_samples": 2, "temperature": 1.0}

@@ -132,6 +132,7 @@ def test_eval_py_reports_the_heldout_figure_of_a_run_with_a_dataset_config(demo_
     assert result["samples"] == [json.loads(line) for line in logged]
 
 
+@pytest.mark.slow
 def test_eval_py_from_another_directory_resolves_the_runs_reward_file(shared_run, demo_dir, tmp_path):
     """The run was given `my_rewards.py:record` relative to its working directory; eval.py, started elsewhere, finds
     the same file through run_config.json and scores every sample with it."""

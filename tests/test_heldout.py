@@ -39,6 +39,7 @@ def eval_entries(history):
     return {e["step"]: e for e in history if "eval/accuracy" in e}
 
 
+@pytest.mark.slow
 def test_heldout_metrics_logged_at_step_zero_and_every_n_steps(run):
     out, proc, history, _ = run
     evals = eval_entries(history)
@@ -50,6 +51,7 @@ def test_heldout_metrics_logged_at_step_zero_and_every_n_steps(run):
     assert train_steps == [1, 2, 3, 4, 5, 6], "an evaluation must not swallow its step's training log"
 
 
+@pytest.mark.slow
 def test_heldout_accuracy_equals_eval_py_on_the_same_checkpoint(run, demo_dir, tmp_path):
     out, _, history, config = run
     evals = eval_entries(history)
@@ -80,6 +82,7 @@ def assert_same_tensors(left: dict, right: dict) -> None:
         assert torch.equal(left[name], right[name]), name
 
 
+@pytest.mark.slow
 def test_best_adapter_is_left_in_output_dir_and_final_in_final(run):
     """The adapter a user loads from --output_dir holds the weights of checkpoint-<best_step> (step 0: the untrained
     LoRA, whose B matrices are zero); final/ holds checkpoint-6's."""
@@ -97,6 +100,7 @@ def test_best_adapter_is_left_in_output_dir_and_final_in_final(run):
         assert any(not torch.equal(left[n], t) for n, t in adapter_tensors(out / "checkpoint-6").items())
 
 
+@pytest.mark.slow
 def test_best_so_far_survives_a_resume(run, demo_dir, tmp_path):
     """Resume from checkpoint-4 with a best.json claiming an unbeatable best: the run must keep it, not step 0's."""
     out, _, _, _ = run
@@ -119,6 +123,7 @@ def test_best_so_far_survives_a_resume(run, demo_dir, tmp_path):
     assert sorted(eval_entries(history)) == [0, 2, 4, 6], "step 0 is not evaluated again"
 
 
+@pytest.mark.slow
 def test_diagnostics_custom_reward_and_readable_log(run):
     out, proc, history, config = run
     logged = {key for entry in history for key in entry}
@@ -136,6 +141,7 @@ def test_diagnostics_custom_reward_and_readable_log(run):
     assert (out / "README.md").read_text().count("brevity") >= 1
 
 
+@pytest.mark.slow
 def test_run_without_eval_data_has_no_heldout_entries(demo_dir, tmp_path):
     out = tmp_path / "plain"
     proc = run_cli(*train_args(demo_dir, out, "--max_steps", "2"))
@@ -166,6 +172,7 @@ def test_format_log_line():
     assert "train_runtime 3725" in callbacks.format_log_line({"train_runtime": 3725.0}, 120, 120)
 
 
+@pytest.mark.slow
 def test_samples_show_the_same_heldout_problems_at_step_0_best_and_last(run):
     """report/samples.md (and report.py --samples) quotes the first held-out problems at step 0, the best step and
     step 6, exactly as heldout/step-<N>.jsonl recorded them, and a best and worst completion from TRL's log."""

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO
 from test_train import train_args
 
@@ -40,6 +42,7 @@ def last_message(stderr: str) -> str:
     return lines[-1] if lines else ""
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_training_says_how_to_resume(demo_dir, tmp_path):
     out = tmp_path / "run"
     proc = start(train_args(demo_dir, out, "--max_steps", "500"))
@@ -52,6 +55,7 @@ def test_ctrl_c_in_training_says_how_to_resume(demo_dir, tmp_path):
     assert config["speed_settings"]["gradient_checkpointing"] == "False (flag)"  # train_args: --gradient_checkpointing false
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_eval_says_where_the_finished_batches_are(demo_dir, tmp_path):
     result = tmp_path / "result.json"
     partial = Path(f"{result}.partial.jsonl")

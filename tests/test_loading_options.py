@@ -104,6 +104,7 @@ def test_a_model_in_the_local_hub_cache_loads_without_the_network(demo_dir, tmp_
     assert took < 90, f"{took:.0f} s: the libraries retried the unreachable hub instead of using the cache"
 
 
+@pytest.mark.slow
 def test_qlora_trains_a_few_steps(demo_dir, tmp_path):
     """--load_in_4bit true: GRPO trains a LoRA adapter on the frozen 4-bit model (bitsandbytes, CPU here), and the
     adapter reloads onto the 4-bit base and changes its outputs."""

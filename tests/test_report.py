@@ -56,6 +56,7 @@ def assert_valid_plots(report_dir: Path, expected: set[str]) -> None:
     assert not list(report_dir.glob("*.tmp*")), "temporary files left behind"
 
 
+@pytest.mark.slow
 def test_report_on_finished_run(short_run):
     out, demo_dir = short_run
     proc = run_cli("report.py", out)
@@ -81,6 +82,7 @@ def test_report_on_finished_run(short_run):
     assert f"{out / 'report'}/" in proc.stdout
 
 
+@pytest.mark.slow
 def test_card_records_command_and_peft_snippet_runs(short_run, tmp_path):
     """The card shows the command line train.py records, and its PEFT snippet loads the adapter and generates."""
     out, _ = short_run
@@ -105,6 +107,7 @@ def test_card_records_command_and_peft_snippet_runs(short_run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_report_mid_run_and_on_a_checkpoint(short_run, tmp_path):
     """While training runs, the output dir has only checkpoints: the newest complete one is used; a checkpoint
     directory gets its own report."""

@@ -10,6 +10,7 @@ import torch
 from conftest import run_cli, shared_run_args
 
 
+@pytest.mark.slow
 def test_resume_from_a_given_checkpoint_continues_it_exactly(shared_run, demo_dir, tmp_path):
     """Another --output_dir, the same settings, `--resume_from_checkpoint <run>/checkpoint-2`: training continues at
     step 3, the history before it is the checkpoint's, and step 4's adapter equals the uninterrupted run's."""

@@ -7,6 +7,7 @@ import reward
 from conftest import GENERATION_BATCH
 
 
+@pytest.mark.slow
 def test_diagnostics_equal_what_the_completions_imply(shared_run):
     """Demo references are all parseable and simple: 0 unparseable, 0 timeouts; the extracted fraction at each
     step is the share of that step's completions reward.extract_answer reads an answer from (one reward call per step

@@ -6,10 +6,13 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import run_cli
 from test_train import train_args
 
 
+@pytest.mark.slow
 def test_gradient_checkpointing_is_chosen_automatically_and_recorded(shared_run):
     """LoRA on a model far below 3B parameters: off, chosen automatically; the choice is printed and recorded."""
     speed = shared_run.config["speed_settings"]
@@ -21,6 +24,7 @@ def test_gradient_checkpointing_is_chosen_automatically_and_recorded(shared_run)
                        f"cache_implementation=dynamic"], printed
 
 
+@pytest.mark.slow
 def test_full_fine_tuning_turns_gradient_checkpointing_on(demo_dir, tmp_path):
     """Full fine-tuning (activations dominate memory): on, chosen automatically; one real step. (An explicit flag is
     recorded as such: see the Ctrl-C test's run.)"""
@@ -61,6 +65,7 @@ def main_py_threads(env: dict) -> tuple[str | None, str | None, int]:
     return (chosen[0] if chosen else None), (None if omp == "None" else omp), int(lines[-1].split(": ")[1])
 
 
+@pytest.mark.slow
 def test_busy_cores_make_a_run_use_only_the_idle_ones(monkeypatch):
     """With every core kept busy by other processes, main.py says so and torch runs on one thread; OMP_NUM_THREADS,
     when the user sets it, is left alone and nothing is printed."""

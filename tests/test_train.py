@@ -46,6 +46,7 @@ def test_help_lists_seed_flags_with_defaults():
     assert "Qwen/Qwen2.5-0.5B-Instruct" in text and "AI-MO/NuminaMath-TIR" in text  # defaults are shown
 
 
+@pytest.mark.slow
 def test_training_run_saves_adapter_that_reloads_and_changes_outputs(demo_dir, tmp_path):
     """One run covers: YAML config (command line wins), the max_prompt_length filter, TensorBoard logs,
     and the saved adapter/tokenizer/run_config.json."""
@@ -86,6 +87,7 @@ def test_training_run_saves_adapter_that_reloads_and_changes_outputs(demo_dir, t
     assert not torch.allclose(before, logits(tuned, tokenizer), atol=1e-5), "adapter must change the outputs"
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_from_last_checkpoint(demo_dir, tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, *map(str, train_args(demo_dir, out, "--max_steps", "12", "--report_to", "tensorboard"))]

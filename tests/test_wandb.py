@@ -50,6 +50,7 @@ def readme_wandb_names() -> list[str]:
     return re.findall(r"`(train/[\w/<>]+)`", section)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not wandb_installed(), reason="wandb is not installed (requirements-test.txt has it)")
 def test_wandb_offline_run_holds_the_metrics_the_readme_names(shared_run):
     runs = list((shared_run.work / "wandb").glob("offline-run-*/run-*.wandb"))
