@@ -2,14 +2,11 @@ r"""Runs math-verify (sympy) on untrusted answers in a separate, restartable pro
 
 One public function, `judge(jobs) -> (outcomes, overruns)`; reward.py decides what to ask. A job is a tuple:
 
-    ("parse", answer)                        -> True when math-verify reads a value in `\boxed{answer}`
-    ("compare", reference, prediction, rel) -> 1.0 when equal, else 0.0: two real numbers exactly when either is
-                                               an integer or both are fractions, else within `rel` of the larger (so
-                                               `\boxed{0}` is not 5e-7), or a precise decimal answer that is the
-                                               value rounded to its written places (`rounding_half_unit`); anything
-                                               else as math-verify's `verify` says
+    ("parse", answer)                   -> True when math-verify reads a value in `\boxed{answer}`
+    ("compare", reference, prediction) -> 1.0 when math-verify's `verify` says the two are equal, else 0.0
 
-A job whose own code (not math-verify's) raises gets a RuleError (the error's text) instead, for the caller to count.
+A job that raises (our code, or an exception escaping math-verify) gets a RuleError (the error's text) instead, for
+the caller to count in diagnostics/reward_errors: a failure is never a silent 0.0.
 
 Model output is untrusted input: math-verify only ever sees it here, in a long-lived worker process that the caller
 waits on with a deadline, so a pathological answer such as \boxed{9^{9^{9^{9}}}} costs at most TIMEOUT_S seconds, from
@@ -24,7 +21,6 @@ import atexit
 import functools
 import logging
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -38,9 +34,6 @@ TIMEOUT_S = 2.0  # hard wall-clock limit for one math-verify job (parse + verify
 MATH_VERIFY_TIMEOUT_S = 1  # math-verify's own (signal) timeouts in the worker: slow cases end here, cheaply
 STARTUP_TIMEOUT_S = 60.0  # importing sympy on a busy machine can take a while; only a broken install exceeds this
 WORKER_MEMORY_BYTES = 4 << 30  # a runaway answer gets MemoryError in the worker, not the machine's OOM killer
-# A decimal answer this precise (significant digits) may be the exact value rounded to its written places (`0.3333` for
-# 1/3, `3.1416` for pi); fewer digits (`0.33`, `3.14`) are too coarse to tell an answer from a near miss.
-MIN_ROUNDED_DIGITS = 4
 
 # What an overrun job (or one that killed the worker) counts as: not equal, no value read.
 OVERRUN = {"compare": 0.0, "parse": False}
@@ -179,6 +172,9 @@ def _serve(fd: int):
     warnings.simplefilter("ignore")  # so would sympy's
     import math_verify  # noqa: F401  (pay the sympy import before saying ready)
 
+    _compare(r"\frac{1}{2}", "0.5")  # and the parsers' first use (grammar, caches): not a user's job's deadline
+    _parse.cache_clear()
+
     conn = Connection(fd)
     conn.send("ready")
     try:
@@ -189,96 +185,36 @@ def _serve(fd: int):
         return
 
 
-def _reads(answer: str) -> bool:
+def _reads(answer: str) -> bool | RuleError:
     try:
         return bool(_parse(answer))
-    except Exception:  # math-verify catches nearly everything itself; anything left means "no value"
-        return False
-
-
-def _compare(reference: str, prediction: str, relative_tolerance: float) -> float | RuleError:
-    try:
-        gold, answer = _parse(reference), _parse(prediction)
-    except Exception:  # math-verify catches nearly everything itself; anything left is a wrong answer, not a crash
-        return 0.0
-    try:
-        numeric = _numeric_verdict(gold, answer, reference, prediction, relative_tolerance)
-    except TimeoutError:
-        numeric = None
-    except Exception as err:
+    except Exception as err:  # math-verify catches its own failures; one escaping it is counted, not hidden
         return RuleError(f"{type(err).__name__}: {err}")
-    if numeric is not None:
-        return numeric
+
+
+def _compare(reference: str, prediction: str) -> float | RuleError:
+    """math-verify's verdict, nothing added: `verify(parse(reference), parse(prediction))` with its own float rounding
+    (6 decimals) and strict variables. A failure escaping math-verify (or ours) is a RuleError for the caller to
+    count, never a silent 0.0."""
     try:
         from math_verify import verify
 
-        return float(verify(gold, answer, timeout_seconds=MATH_VERIFY_TIMEOUT_S))
-    except Exception:
-        return 0.0
-
-
-def rounding_half_unit(text: str):
-    """Half a unit in the last written place of a plain decimal with at least MIN_ROUNDED_DIGITS significant digits
-    (`0.3333` -> 0.00005), as a Decimal; None for any other text. An answer rounded honestly to its written places lies
-    within this of the exact value."""
-    from decimal import Decimal
-
-    match = re.fullmatch(r"-?(\d*)\.(\d+)", text.strip())
-    if not match or len((match[1] + match[2]).lstrip("0")) < MIN_ROUNDED_DIGITS:
-        return None
-    return Decimal(5).scaleb(-len(match[2]) - 1)
-
-
-def _numeric_verdict(gold: list, answer: list, reference: str, prediction: str, relative_tolerance: float
-                     ) -> float | None:
-    """1.0 or 0.0 when both sides are one real number; None otherwise, and for percentages (math-verify's own rule
-    reads 28 and 28% as one answer)."""
-    import signal
-
-    import sympy
-
-    texts = reference + prediction
-    if not (gold and answer) or "%" in texts or "percent" in texts:
-        return None
-    a, b = gold[0], answer[0]
-    if not all(isinstance(x, sympy.Expr) and x.is_number and _small(x) for x in (a, b)):
-        return None
-    half_unit = rounding_half_unit(prediction)
-    if a.is_Rational and b.is_Rational and half_unit is None:
-        return float(a == b)
-    exact = a.is_Integer or b.is_Integer  # an integer answer is exact: 203.9999999 is not 204
-    signal.signal(signal.SIGALRM, _raise_timeout)  # the worker is single-threaded: its own alarm bounds evalf
-    signal.setitimer(signal.ITIMER_REAL, MATH_VERIFY_TIMEOUT_S)
-    try:
-        x, y = (sympy.N(v, 30) for v in (a, b))
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-    if not (x.is_real and y.is_real and x.is_finite and y.is_finite):
-        return None
-    if abs(x - y) <= (1e-20 if exact else relative_tolerance) * max(abs(x), abs(y)):
-        return 1.0
-    # The exact value rounded to the answer's written places (an integer is never within half a unit of another value)
-    return float(half_unit is not None and bool(abs(x - y) <= sympy.Float(str(half_unit), 30)))
-
-
-def _small(expr) -> bool:
-    """No power with a large or non-numeral exponent (`9^{9^{9}}`): those are left to math-verify's own timeouts."""
-    import sympy
-
-    return all(p.exp.is_Rational and abs(p.exp) <= 64 for p in expr.atoms(sympy.Pow))
-
-
-def _raise_timeout(signum, frame):
-    raise TimeoutError
+        return float(verify(_parse(reference), _parse(prediction), timeout_seconds=MATH_VERIFY_TIMEOUT_S))
+    except Exception as err:
+        return RuleError(f"{type(err).__name__}: {err}")
 
 
 @functools.lru_cache(maxsize=4096)
 def _parse(answer: str):
-    from math_verify import LatexExtractionConfig, parse
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
-    # Wrapped in \boxed{} so both sides go through math-verify's best-tuned path (handles \frac12, \dfrac, 0.5, units).
-    return parse("\\boxed{" + answer + "}", extraction_config=[LatexExtractionConfig(boxed_match_priority=0)],
-                 parsing_timeout=MATH_VERIFY_TIMEOUT_S)
+    # Wrapped in \boxed{} so that LaTeX extraction reads the whole answer (it reads \frac12, \dfrac, 0.5, units);
+    # expression extraction reads what LaTeX extraction does not (`1,000.99€`). One after the other: both together
+    # give the same reading at twenty times the cost.
+    text = "\\boxed{" + answer + "}"
+    return (parse(text, extraction_config=[LatexExtractionConfig(boxed_match_priority=0)],
+                  parsing_timeout=MATH_VERIFY_TIMEOUT_S)
+            or parse(text, extraction_config=[ExprExtractionConfig()], parsing_timeout=MATH_VERIFY_TIMEOUT_S))
 
 
 _ANSWER = {"parse": _reads, "compare": _compare}

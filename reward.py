@@ -1,4 +1,4 @@
-r"""Reward functions for GRPO math training: the one place where reward rules live.
+r"""Reward functions for GRPO math training: the registry, format, and accuracy.
 
 Training, evaluation and reports get their reward functions from `resolve_reward_funcs` (registry names such as
 `format`, `accuracy`, `overlong`, or a user's own function as `path/to/file.py:name` or `pkg.module.name`);
@@ -10,6 +10,19 @@ evaluation also uses `extract_answer`; users run the self-test or debug one pair
 Every reward follows TRL's convention `f(completions, **kwargs) -> list[float | None]`: `completions` are
 strings or TRL's conversational form (`[[{"role": "assistant", "content": ...}], ...]`) and dataset columns
 such as `solution` arrive as keyword lists.
+
+How accuracy is decided (docs/rewards.md has the full rules):
+  1. math-verify decides equivalence between the completion's answer (the final group of boxes outside thinking,
+     `answers.extract_answer`) and the reference's answer (`answers.reference_answer`), reading LaTeX and
+     expressions, in the worker process with deadlines (`math_worker`). Identical strings are equal without asking.
+  2. Guards (`reward_rules.GUARDS`, and the answer-inside-<think> guard here) may only turn a 1.0 into 0.0, each a
+     named rule: hedge, partial answer, dropped or added variable, labels paired with the wrong values, a reference
+     finer than math-verify's 6-decimal rounding.
+  3. Extensions (`reward_rules.EXTENSIONS`) may only turn a 0.0 into 1.0, where math-verify fails on a documented
+     shape: units, synonyms, labels math-verify does not strip, numbers as data sets store them, trailing variables.
+     math-verify judges every rewrite, and the guards still apply to what an extension pays.
+  4. Nothing else changes a verdict. Each firing is counted in `diagnostics/guard_<name>` or
+     `diagnostics/extension_<name>` (TRL's log_metric), so a run shows how often each one decides.
 
 Model output is untrusted input. Nothing here evaluates it or raises on it; math-verify (sympy) only ever sees it
 through `math_worker.judge`, in a separate process with a deadline per job.
@@ -29,360 +42,38 @@ import numbers
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import math_worker
+import reward_rules
+from answers import (  # noqa: F401  (the reading API, re-exported: other modules and users call reward.<name>)
+    MAX_ANSWER_CHARS,
+    answer_parts,
+    completion_text,
+    extract_answer,
+    extract_boxed,
+    final_boxes,
+    joined,
+    prediction_parts,
+    reference_answer,
+    reference_parts,
+    reference_text,
+    thinking_parts,
+)
+from answers import _blank
 from errors import UsageError, first_line
 
 logger = logging.getLogger("reward")  # the same name when run as a script
 
-MAX_ANSWER_CHARS = 1000  # a longer prediction scores 0.0 unparsed (unless identical to the reference)
-RELATIVE_TOLERANCE = 1e-6  # two numbers are equal within this relative gap (exactly when one is an integer)
-
-_BOX = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
-_BRACE_OR_ESCAPE = re.compile(r"\\.|[{}]", re.S)  # `\{`, `\}` and `\\` never open or close a group
-_SPACED_ARGUMENT = re.compile(r"\s+([^\s$]+)")  # `\boxed 5`: the argument runs to whitespace or `$`
-# Characters that show nothing: zero-width spaces and joiners, soft hyphens, direction marks, byte-order marks.
-_INVISIBLE = re.compile(r"[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
-# What typesets as (at most) blank space: whitespace, LaTeX spacing and style commands, empty groups, phantoms.
-_SPACING = r"""(?: \s | ~ | \\[,;:!>\ ] | \\\\ | \{\s*\} | \\(?:text\w*|mathrm|mbox)\s*\{\s*\}
-    | \\[hv]space\*?\s*\{[^{}]*\} | \\[hv]?phantom\s*\{[^{}]*\}
-    | \\(?:q?quad|en(?:space|skip)|(?:neg)?(?:thin|med|thick)space|newline|linebreak|allowbreak|par|noindent
-          |h?fill?|(?:small|med|big)skip|(?:display|text|script|scriptscript)style)(?![A-Za-z]) )"""
-_SPACES = re.compile(_SPACING, re.X)
-# Words that offer another candidate rather than retract one: between two boxes they join them into one answer.
-_HEDGE = r"(?i:and|or|maybe|perhaps|possibly|probably|either|alternatively|otherwise|else|also)"
-# What may stand between two boxes of one answer: spacing, punctuation, math delimiters, LaTeX comments, stray think
-# tags and hedge words (also inside \text{}). Any other word ends the group (`\boxed{1}, no: \boxed{5}` reads 5), so
-# a self-correction is read as its last box, and a hedge (`\boxed{5} or maybe \boxed{6}`) as the set it is, never as 6.
-_GROUP_GAP = re.compile(rf"""(?: {_SPACING} | [,;.:!?$()\[\]/|&*-] | \\[()\[\]] | (?<!\\)%[^\n]* | </?think>
-    | (?<![A-Za-z]){_HEDGE}(?![A-Za-z]) | \\(?:text\w*|mathrm|mbox)\s*\{{(?:\s|[,;.:!?]|{_HEDGE})*\}}
-    | \\(?:lor|vee)(?![A-Za-z])
-    | (?<![A-Za-z\\])[A-Za-z]{{1,2}}(?:_\{{?\w+\}}?)?'*(?:\([^()=]*\))?\s*(?:=|\\in(?![A-Za-z])) )*""",
-                        re.X)  # the last alternative: a label (`x =`, `PQ=`, `f(t)=`) names the next part
-# Inside one answer, a logical or/and (`5 \lor 6`, `x=2 \text{ or } x=3`, `3 and 8`) separates parts of one set.
-_CONNECTIVE = re.compile(r"""\s*(?: \\(?:lor|vee|land|wedge)(?![A-Za-z])
-                             | \\(?:text\w*|mathrm|mbox)\s*\{\s*(?i:or|and)\s*\}
-                             | (?<![A-Za-z\\])(?i:or|and)(?![A-Za-z]) )\s*""", re.X)
-# Digits grouped in threes by a space or a LaTeX thin space (`1 000`, `1\,000`): math-verify would read a product.
-_DIGIT_GROUPS = re.compile(r"(?<!\d)\d{1,3}(?:(?:\s|\\[,;: ]|~)\d{3})+(?!\d)")
-_GROUP_SPACE = re.compile(r"\s|\\[,;: ]|~")
-_SCIENTIFIC = re.compile(r"-?\d+(?:\.\d+)?[eE][-+]?\d{1,3}")  # `5e-7` is a number, not 5e - 7
-_PLAIN_NUMBER = re.compile(r"-?(\d+)(?:\.(\d+))?")
-# Decoration and synonyms that typeset the same answer: removed or spelled one way before anything reads it.
-_SYNONYMS = [(re.compile(p), r) for p, r in [
-    (r"\\le(?![A-Za-z])", r"\\leq"), (r"\\ge(?![A-Za-z])", r"\\geq"), (r"\\ne(?![A-Za-z])", r"\\neq"),
-    (r"\\lbrace(?![A-Za-z])", r"\\{"), (r"\\rbrace(?![A-Za-z])", r"\\}"), (r"\\[lr]?vert(?![A-Za-z])", "|"),
-    (r"\\[dtc]frac(?![A-Za-z])", r"\\frac"), (r"\\(?:display|text|script|scriptscript)style(?![A-Za-z])", " "),
-    (r"\\color\s*\{[^{}]*\}", " "), (r"(?<!\\)\$|\\[()\[\]]", " "),  # math delimiters inside an answer
-]]
-_DECORATION = re.compile(r"\\(?:(?:textcolor|colorbox)\s*\{[^{}]*\}|mathbf|boldsymbol|bm|pmb|mathbfit|underline"
-                         r"|cancelto\s*\{[^{}]*\}|overbrace|underbrace)\s*\{")  # the command goes, its argument stays
-_CASES = re.compile(r"\\begin\{cases\}(.*?)\\end\{cases\}", re.S)  # a system's solution: its rows are its parts
-# A label before an answer (`x = 3`, `PQ=3`, `f(t)=`, `f^{-1}(x)=`, `m+n=`, `\frac{PM}{MQ}=`, `x \in`): names, not
-# values. Only letters (products, sums, subscripts, function arguments): `x^2 = 4` and `2x + 3y = 6` are answers.
-_SYMBOL = r"(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:\^\{-1\})?'*"
-_NAME = rf"(?:\\angle\s*)?(?:{_SYMBOL}\s*)+(?:\([^()=]*\))?"
-_LABEL = re.compile(rf"\s*(?:{_NAME}(?:[-+]\s*{_NAME})*|\\frac\{{[A-Za-z\s]+\}}\{{[A-Za-z\s]+\}})"
-                    r"\s*(?:=|\\in(?![A-Za-z]))\s*(?=\S)")
-# Text in an answer (units, names, environment names) and LaTeX command names: not variables, not prose words.
-_TEXT_GROUP = re.compile(r"\\(?:text\w*|mathrm|mbox|operatorname\*?|begin|end)\s*\{[^{}]*\}")
-_COMMAND = re.compile(r"\\[A-Za-z]+")
-# The variable an inequality is about (`x` in `x \le 3`, `a < x < b`): an interval names none, so it is not counted.
-_RELATION = r"(?:<|>|\\(?:[lg]eq?|[lg]t|in)(?![A-Za-z]))"
-_BOUND_IN_CHAIN = re.compile(rf"{_RELATION}\s*([A-Za-z])\s*{_RELATION}")  # a < x < b
-_BOUND_ON_LEFT = re.compile(rf"^\s*([A-Za-z])\s*{_RELATION}")  # x < a
-_PROSE_JOIN = re.compile(r"[\s,;]*(?:(?i:and|or)[\s,;]*)?")  # what joins two runs of math in prose into one answer
-_MATH_SEGMENT = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]", re.S)
 _FORMAT = re.compile(r"<think>.*</think>\s*<answer>(.*)</answer>", re.S)
-_THINKING = re.compile(r"<think>.*?</think>", re.S)
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")  # the completion format's tags, in order
-
-
-# ---------------------------------------------------------------- text rules (pure, no math-verify)
-
-
-def completion_text(completion) -> str:
-    """A completion as text: strings pass through, TRL's conversational form gives its last message's content."""
-    if isinstance(completion, list):
-        completion = completion[-1] if completion else ""
-    if isinstance(completion, dict):
-        completion = completion.get("content", "")
-    if isinstance(completion, list):  # multimodal content: a list of {"type": "text", "text": ...} parts
-        completion = "".join(p["text"] for p in completion if isinstance(p, dict) and isinstance(p.get("text"), str))
-    if isinstance(completion, bytes):
-        completion = completion.decode("utf-8", "replace")
-    return completion if isinstance(completion, str) else ""
-
-
-def _read_box(text: str, box: re.Match, stop: int | None = None) -> tuple[str, int] | None:
-    r"""The argument of the box command `box` matched in `text` (`\boxed{...}` with nested braces, or `\boxed 5`)
-    and the index just after it; None when it does not close before `stop`."""
-    stop = len(text) if stop is None else stop
-    brace = box.end()
-    while brace < stop and text[brace].isspace():
-        brace += 1
-    if brace >= stop or text[brace] != "{":
-        token = _SPACED_ARGUMENT.match(text, box.end(), stop)
-        return (token.group(1), token.end()) if token else None
-    closing = _closing_brace(text, brace, stop)
-    return None if closing is None else (text[brace + 1:closing], closing + 1)
-
-
-def _closing_brace(text: str, brace: int, stop: int | None = None) -> int | None:
-    """The index of the `}` closing the `{` at `brace`; None when it does not close before `stop`."""
-    depth = 1
-    for m in _BRACE_OR_ESCAPE.finditer(text, brace + 1, len(text) if stop is None else stop):
-        if m.group() == "{":
-            depth += 1
-        elif m.group() == "}":
-            depth -= 1
-            if depth == 0:
-                return m.start()
-    return None
-
-
-def extract_boxed(text: str) -> str | None:
-    r"""Content of the last `\boxed{...}` (or `\fbox{...}`, or `\boxed 5`) in `text`, nested braces included;
-    None when there is none or its braces never close."""
-    last = None
-    for last in _BOX.finditer(text):
-        pass
-    box = _read_box(text, last) if last else None
-    return box[0] if box else None
-
-
-def final_boxes(text: str) -> list[str] | None:
-    r"""Contents of the final group of boxes in `text`: the last box, together with the boxes just before it that
-    are separated from it only by spacing (whitespace, `\,`, `\quad`, `\hspace{}`, invisible characters, ...),
-    punctuation, math delimiters, LaTeX comments, stray think tags or hedge words ("and", "or", "maybe", also in
-    `\text{}`). Any other word ends the group, so `\boxed{1}, no: \boxed{5}` reads 5 alone.
-    None when there is no box or the last one never closes."""
-    text = _INVISIBLE.sub("", text)
-    boxes = list(_BOX.finditer(text))
-    last = _read_box(text, boxes[-1]) if boxes else None
-    if last is None:
-        return None
-    group, start = [last[0]], boxes[-1].start()
-    for box in reversed(boxes[:-1]):
-        found = _read_box(text, box, stop=start)  # a box that does not close before `start` contains it
-        if found is None or not _GROUP_GAP.fullmatch(text, found[1], start):
-            break
-        group.append(found[0])
-        start = box.start()
-    return group[::-1]
-
-
-def _undecorated(latex: str) -> str:
-    r"""`latex` without what only decorates it (colour, bold, `\displaystyle`, invisible characters, math
-    delimiters), with synonyms spelled one way (`\le` -> `\leq`, `\dfrac` -> `\frac`)."""
-    latex = _INVISIBLE.sub("", latex)
-    while (m := _DECORATION.search(latex)) and (end := _closing_brace(latex, m.end() - 1)) is not None:
-        latex = latex[:m.start()] + " " + latex[m.end():end] + " " + latex[end + 1:]
-    for pattern, replacement in _SYNONYMS:
-        latex = pattern.sub(replacement, latex)
-    return _CASES.sub(lambda m: ", ".join(row.replace("&", " ") for row in m.group(1).split(r"\\")), latex)
-
-
-def _top_level_split(text: str) -> list[str]:
-    """`text` cut at the commas outside any brackets (`(1, 2), 3` -> `(1, 2)`, ` 3`)."""
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    return parts + [text[start:]]
-
-
-def _unlabelled(part: str) -> str:
-    r"""A part without its labels: `x = 3` -> `3`, `PQ=3, RS=9` -> `3, 9`, `f(t) = 3t` -> `3t`; unchanged when no
-    piece is labelled (so `1,000` and `(1, 2)` stay as written)."""
-    pieces = _top_level_split(part)
-    stripped = [_LABEL.sub("", p, count=1) if _LABEL.match(p) else p for p in pieces]
-    return part if stripped == pieces else ", ".join(p.strip() for p in stripped)
-
-
-def _clean_part(part: str) -> str:
-    r"""One answer as math-verify should read it: no label, no sentence full stop at the end (`42.`), digits grouped
-    by a space joined (`1 000` -> `1000`), scientific notation positional (`5e-7` -> `0.0000005`)."""
-    part = _unlabelled(part.strip().strip(",;").strip()).strip()
-    if part.endswith(".") and not part.endswith(".."):
-        part = part[:-1].rstrip()
-    part = _DIGIT_GROUPS.sub(lambda m: _GROUP_SPACE.sub("", m.group()), part)
-    return format(Decimal(part), "f") if _SCIENTIFIC.fullmatch(part) else part
-
-
-def _parts(latex: str) -> list[str]:
-    r"""The parts one box (or one bare answer) holds: decoration removed, a system's rows and or/and-joined pieces
-    apart (`x = 2 \text{ or } x = 3` -> `2`, `3`), labels dropped; a part holding only spacing is no part."""
-    if len(latex) > MAX_ANSWER_CHARS:  # never read, never paid (unless identical to the reference): keep it cheap
-        return [] if _blank(latex) else [latex.strip()]
-    parts = (_clean_part(p) for p in _CONNECTIVE.split(_undecorated(latex)) if not _blank(p))
-    return [p for p in parts if p]
-
-
-def _blank(latex: str) -> bool:
-    r"""True when `latex` typesets as nothing but space (`\,`, `{}`, `{\,}`, `\text{}`, a zero-width space)."""
-    latex = _SPACES.sub("", _SPACES.sub("", _INVISIBLE.sub("", latex)))  # twice: `{\,}` is `{}` after one pass
-    return not latex.replace("{", "").replace("}", "")  # braces only group
-
-
-def _answer_of(contents: list[str] | None) -> str | None:
-    r"""The parts of `contents` (boxes, or bare answers) as one answer string, each distinct part once; several read
-    as a set (`1, -2` is {1, -2}), as math-verify reads `\boxed{1, -2}`. Joined with ", " (a space) so that parts
-    never fuse into a number such as 1,500. None when there is no part."""
-    parts = list(dict.fromkeys(p for content in contents or [] for p in _parts(content)))
-    return ", ".join(parts) if parts else None
-
-
-def _answer_region(text: str) -> str:
-    """Where a completion's answer is: its last `<answer>` block (one opened outside thinking), else what follows
-    the first `</think>`, else everything; text inside `<think>...</think>` or after an unclosed `<think>` never
-    counts, and a stray `</think>` separates nothing."""
-    before, opened, block = text.rpartition("<answer>")
-    if opened and before.rfind("</think>") >= before.rfind("<think>"):
-        region = block.split("</answer>", 1)[0]
-    else:
-        region = text.partition("</think>")[2] if "</think>" in text else text
-    return _THINKING.sub(" ", region).split("<think>", 1)[0].replace("</think>", " ")
-
-
-def extract_answer(completion) -> str | None:
-    r"""The prediction `accuracy_reward` judges: the final group of boxes (`final_boxes`) in the answer region
-    (`_answer_region`), read as parts (`_parts`: labels, or/and, decoration). Several parts come back joined as
-    `1, 2, 3`; None when there is no non-empty box."""
-    return _answer_of(final_boxes(_answer_region(completion_text(completion))))
-
-
-def reference_text(solution) -> str | None:
-    """A data set cell as reference text (the one place a cell becomes text, for data_utils and the rewards); None
-    for a cell with no reference (None, NaN, empty or blank text, an empty list, other types). Numbers stored as
-    numbers are answers: 18 -> "18", 27.0 -> "27.0", 1e-07 -> "0.0000001"; a list of answers (OlympiadBench's
-    `final_answer`) is its parts: ["$3$", "$8$"] -> "$3$, $8$"."""
-    if hasattr(solution, "tolist") and not isinstance(solution, (str, bytes)):  # numpy scalars and arrays
-        solution = solution.tolist()
-    if isinstance(solution, (list, tuple)):
-        parts = [reference_text(p) for p in solution]
-        return ", ".join(p.strip() for p in parts if p) or None
-    if isinstance(solution, bytes):
-        solution = solution.decode("utf-8", "replace")
-    if isinstance(solution, str):
-        return solution if solution.strip() else None
-    if isinstance(solution, bool) or not isinstance(solution, numbers.Real):
-        return None
-    if isinstance(solution, numbers.Integral):
-        return str(int(solution))
-    value = float(solution)
-    if math.isnan(value):
-        return None
-    if math.isinf(value):
-        return r"\infty" if value > 0 else r"-\infty"
-    return format(Decimal(repr(value)), "f")  # positional, never `1e-07`
-
-
-def reference_answer(solution) -> str | None:
-    r"""The answer a reference states, read by its shape (README "Rewards" has the table), by text alone:
-    a box: the final group of boxes (`final_boxes`, worked solutions); `####`: the text after the last one (GSM8K);
-    prose (a word of three letters or more outside math): its last run of math joined by "and"/"or"/commas
-    (`The roots are -1 and 5.` -> `-1, 5`); else bare LaTeX, `$...$` included, read whole. Each part loses its
-    label and decoration (`_parts`). None when there is none; `reference_answers` also needs math-verify to read it."""
-    text = reference_text(solution)
-    if text is None:
-        return None
-    text = _INVISIBLE.sub("", text)
-    if _BOX.search(text):
-        return _answer_of(final_boxes(text))
-    if "####" in text:
-        return _answer_of([text.rpartition("####")[2]])
-    if _is_prose(text):
-        return _answer_of(_prose_answer(text))
-    return _answer_of([text])
-
-
-def _masked(text: str) -> str:
-    """`text` with math segments, text groups and command names blanked out (same length, so positions hold)."""
-    for pattern in (_MATH_SEGMENT, _TEXT_GROUP, _COMMAND):
-        text = pattern.sub(lambda m: "\0" * len(m.group()), text)
-    return text
-
-
-def _is_prose(text: str) -> bool:
-    r"""A bare reference with a word in it: a run of three letters or more outside math segments, LaTeX commands
-    and text groups (`The answer is 42.`). Shorter runs are products of variables (`mn`, `4ab`, `PQ=3`)."""
-    return bool(re.search(r"[A-Za-z]{3,}", _masked(text)))
-
-
-def _prose_answer(text: str) -> list[str]:
-    r"""The answer in prose: its last run of math together with the runs before it that only "and"/"or" or commas
-    separate (`3 and 8`, `a = 4 and b = -1`, `The roots are $-1$ and $5$.`). With math segments (`$...$`, `\(...\)`)
-    the runs are those segments (`The final answer is $28\%$. I hope it is correct.` -> `28\%`); without, a run is a
-    stretch between words that holds a digit, letter or command, and every run of two letters or more is a word."""
-    segments = list(_MATH_SEGMENT.finditer(text))
-    if segments:
-        runs = [m.group() for m in segments]
-        joins = [text[a.end():b.start()] for a, b in zip(segments, segments[1:])]
-    else:
-        words = list(re.finditer(r"[A-Za-z]{2,}", _masked(text)))
-        gaps = [text[a.end() if a else 0:b.start() if b else len(text)] for a, b in zip([None, *words], [*words, None])]
-        runs = [g.strip().strip(",.;:!?'\"").strip() for g in gaps]
-        joins = [w.group() for w in words]
-    found = []
-    for i in reversed(range(len(runs))):
-        if runs[i]:
-            found.append(runs[i])
-            if i == 0 or not _PROSE_JOIN.fullmatch(joins[i - 1]):
-                break
-        elif found:
-            break
-    return found[::-1]
-
-
-def _variables(answer: str, with_text: bool = False) -> frozenset[str]:
-    r"""The variables an answer names: letters outside LaTeX commands in runs of at most two (a run of three or more
-    is a word: `apples`, `percent`), but not the one an inequality is about (`x` in `x < a`, as in `(-\infty, a)`).
-    Letters in text groups (`\text{ cm}`, `\mathrm{m}`) count only `with_text`."""
-    if with_text:
-        answer = _TEXT_GROUP.sub(lambda m: " " + m.group().partition("{")[2][:-1] + " ", answer)
-    bare = _COMMAND.sub(" ", _TEXT_GROUP.sub(" ", ",".join(map(_without_bound_variable, answer.split(",")))))
-    return frozenset(c for run in re.findall(r"[A-Za-z]+", bare) if len(run) < 3 for c in run)
-
-
-def _without_bound_variable(part: str) -> str:
-    found = _BOUND_IN_CHAIN.search(part) or _BOUND_ON_LEFT.search(part)
-    return part if found is None else part[:found.start(1)] + " " + part[found.end(1):]
-
-
-def _same_variables(reference: str, prediction: str) -> bool:
-    r"""Neither side drops or adds a variable: every bare letter of one appears in the other (in a text group
-    counts). `\boxed{3}` for `3t` fails (math-verify would read `3t` as 3 with a unit), `3\text{ cm}` for 3 passes."""
-    return (_variables(reference) <= _variables(prediction, with_text=True)
-            and _variables(prediction) <= _variables(reference, with_text=True))
-
-
-def _for_math_verify(answer: str) -> str:
-    r"""`answer` as sent to math-verify: one that names variables ends in a thin space, which keeps math-verify from
-    reading a trailing variable as a unit (it reads `4ab` as 4 and `3t` as 3, but `4ab\,` as 4*a*b)."""
-    return answer + r"\," if _variables(answer) else answer
-
-
-def _numbers_agree(reference: str, prediction: str) -> bool | None:
-    """Two plain numerals (`-12`, `0.5`): equal exactly when either is an integer (`27.0` is 27, 203.9999999 is not
-    204), else within RELATIVE_TOLERANCE of the larger or, for a precise decimal prediction, the reference rounded to
-    its written places (`math_worker.rounding_half_unit`); None when either is no plain numeral."""
-    if not (_PLAIN_NUMBER.fullmatch(reference) and _PLAIN_NUMBER.fullmatch(prediction)):
-        return None
-    a, b = Decimal(reference), Decimal(prediction)
-    if a % 1 == 0 or b % 1 == 0:
-        return a == b
-    half_unit = math_worker.rounding_half_unit(prediction)  # `0.3333` for 0.333333: the value rounded as written
-    return abs(a - b) <= Decimal(RELATIVE_TOLERANCE) * max(abs(a), abs(b)) or (half_unit is not None and
-                                                                               abs(a - b) <= half_unit)
+THINK_GUARD = "think"  # the guard that refuses an answer written only while thinking (counted like the others)
+DIAGNOSTIC_NAMES = ([f"guard_{THINK_GUARD}"] + [f"guard_{g.__name__}" for g in reward_rules.GUARDS]
+                    + [f"extension_{e.__name__}" for e in reward_rules.EXTENSIONS])
 
 
 # ---------------------------------------------------------------- rewards
@@ -406,36 +97,48 @@ def format_reward(completions, **kwargs) -> list[float]:
 
 
 def accuracy_reward(completions, solution, **kwargs) -> list[float | None]:
-    r"""1.0 when the prediction (`extract_answer`) equals the reference's answer (`reference_answers`), else 0.0;
-    None (TRL skips the sample) when the reference has no gradable answer. Equal means: the same variables
-    (`_same_variables`), then two numbers exactly when either is an integer or both are fractions, else within
-    RELATIVE_TOLERANCE, then anything else as math-verify (sympy) says. Those rules win over math-verify.
+    r"""1.0 when math-verify says the prediction (`extract_answer`) equals the reference's answer
+    (`reference_answers`), or an extension shows it does, and no guard refuses it; else 0.0. None (TRL skips the
+    sample) when the reference has no gradable answer. The module docstring has the four-point design.
 
     With TRL's `log_metric` (GRPOTrainer passes it) each call logs `diagnostics/answer_extracted_fraction`,
     `diagnostics/unparseable_references` (completions whose reference has no answer), `diagnostics/reward_timeouts`
-    (math-verify jobs stopped at math_worker.TIMEOUT_S) and `diagnostics/reward_errors` (our own rules raising:
-    such a sample scores 0.0, or None for its reference; the first is logged with its input); with `log_extra`,
-    the extracted answers."""
+    (math-verify jobs stopped at math_worker.TIMEOUT_S), `diagnostics/reward_errors` (our rules or math-verify
+    raising: such a sample scores 0.0, or None for its reference; the first is logged with its input), and for each
+    guard and extension `diagnostics/guard_<name>` / `diagnostics/extension_<name>`: how many completions of the call
+    it decided. With `log_extra`, the extracted answers."""
     errors = _Errors()
-    predictions = [errors.guard(extract_answer, c) for c in completions]
+    predictions = [errors.guard(prediction_parts, c) or [] for c in completions]
     references = [reference_text(s) for s in solution]
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} completions but {len(references)} solutions")
 
-    answers, timeouts = _graded_answers(references, errors)  # cached; new references are read by math-verify once
-    # GRPO groups repeat answers: each distinct (answer, prediction) pair is judged once, in the worker only where
-    # plain text cannot tell.
-    verdicts = {pair: errors.guard(_quick_verdict, pair, failed=0.0)
-                for pair in zip(answers, predictions) if None not in pair}
-    comparisons = {pair: ("compare", *map(_for_math_verify, pair), RELATIVE_TOLERANCE)
-                   for pair, verdict in verdicts.items() if verdict is None}
-    outcomes, compare_timeouts = math_worker.judge(list(comparisons.values()))
-    for pair, job in comparisons.items():
-        verdicts[pair] = errors.count(outcomes[job], pair)
+    # New references are read once and checked by math-verify in the same batch as the first comparisons.
+    answers, new, checks = _read_references(references, errors)
+    # A completion whose only box is inside its thinking gets no answer; the think guard is counted when that box
+    # would have been paid.
+    thoughts = {i: tuple(errors.guard(thinking_parts, c) or ()) for i, c in enumerate(completions)
+                if not predictions[i] and answers[i] is not None}
+    pairs = {(answers[i], tuple(p)) for i, p in enumerate(predictions) if p and answers[i] is not None}
+    pairs |= {(answers[i], t) for i, t in thoughts.items() if t}
+    judged = _Judgement(errors)
+    verdicts, decided_by = judged.run(pairs, also=list(checks.values()))
+    answers = _settled_references(references, answers, new, checks, judged.also, errors)
 
-    rewards = [None if answer is None else 0.0 if prediction is None else verdicts[answer, prediction] or 0.0
-               for answer, prediction in zip(answers, predictions)]
-    _log_call(kwargs, predictions, rewards, timeouts + compare_timeouts, errors.seen)
+    rewards, fired = [], Counter()
+    for i, (answer, prediction) in enumerate(zip(answers, predictions)):
+        if answer is None:
+            rewards.append(None)
+        elif not prediction:
+            rewards.append(0.0)
+            if thoughts.get(i) and verdicts[answer, thoughts[i]] == 1.0:
+                fired[f"guard_{THINK_GUARD}"] += 1
+        else:
+            pair = (answer, tuple(prediction))
+            rewards.append(verdicts[pair])
+            if pair in decided_by:
+                fired.update(decided_by[pair])
+    _log_call(kwargs, [joined(p) for p in predictions], rewards, judged.timeouts, errors.seen, fired)
     return rewards
 
 
@@ -443,7 +146,84 @@ REWARD_FUNCS = {"format": format_reward, "accuracy": accuracy_reward}  # ready-m
 DEFAULT_REWARDS = ["format", "accuracy"]
 
 
-def _log_call(kwargs: dict, predictions: list, rewards: list, timeouts: int, errors: int) -> None:
+class _Judgement:
+    """The verdicts for a batch of distinct (reference parts, prediction parts) pairs, in three rounds of worker jobs
+    at most: math-verify; extensions for the 0.0s; guards (pure text) for the 1.0s. `decided_by[pair]` names the
+    guard or extension(s) that changed a pair's verdict."""
+
+    def __init__(self, errors: _Errors):
+        self.errors, self.timeouts, self.also = errors, 0, {}
+
+    def run(self, pairs: set[tuple[tuple[str, ...], tuple[str, ...]]], also: list[tuple] = ()) -> tuple[dict, dict]:
+        """Verdicts and what decided them; `also`: other worker jobs sent with the first round, answered in
+        `self.also`."""
+        verdicts, decided_by, settled = {}, {}, set()
+        asked = {}
+        for pair in pairs:
+            reference, prediction = joined(list(pair[0])), joined(list(pair[1]))
+            if prediction == reference:
+                verdicts[pair] = 1.0  # identical strings always agree: no rule overrides them
+                settled.add(pair)
+            elif len(prediction) > MAX_ANSWER_CHARS:
+                verdicts[pair] = 0.0
+                settled.add(pair)
+            elif (known := _plain_numbers_verdict(reference, prediction)) is not None:
+                verdicts[pair] = known  # what math-verify says, without asking
+            else:
+                asked[pair] = ("compare", reference, prediction)
+        outcomes = self._judge([*asked.values(), *also])
+        self.also = {job: outcomes[job] for job in also}
+        for pair, job in asked.items():
+            verdict = self.errors.count(outcomes[job], pair)
+            verdicts[pair] = 0.0 if verdict is None else verdict
+            if verdict is None:
+                settled.add(pair)  # a failure is counted in reward_errors, not retried by other rules
+        self._extend([p for p in verdicts if verdicts[p] == 0.0 and p not in settled], verdicts, decided_by)
+        for pair in verdicts:
+            if verdicts[pair] == 1.0 and pair not in settled:
+                refusal = self.errors.guard(_refusal, pair)
+                if refusal is not None:
+                    verdicts[pair] = 0.0
+                    decided_by[pair] = [f"guard_{refusal.__name__}"]
+        return verdicts, decided_by
+
+    def _extend(self, pairs: list, verdicts: dict, decided_by: dict) -> None:
+        """Each 0.0 pair's rewrites by every extension (and by all together), judged by math-verify in one batch;
+        the first that math-verify pays turns the pair to 1.0."""
+        tries = {}
+        for pair in pairs:
+            reference, prediction = list(pair[0]), list(pair[1])
+            for extension in reward_rules.EXTENSIONS:
+                for rewrite in self.errors.guard(extension, (reference, prediction)) or []:
+                    tries.setdefault(pair, []).append(([f"extension_{extension.__name__}"], rewrite))
+            together = self.errors.guard(reward_rules.combined, (reference, prediction))
+            if together and len(together[2]) > 1:
+                names = [f"extension_{n}" for n in together[2]]
+                tries.setdefault(pair, []).append((names, (joined(together[0]) or "", joined(together[1]) or "")))
+        jobs = {("compare", *rewrite) for attempts in tries.values() for _, rewrite in attempts
+                if rewrite[0] != rewrite[1]}
+        outcomes = self._judge(jobs)
+        for pair, attempts in tries.items():
+            for names, rewrite in attempts:
+                paid = rewrite[0] == rewrite[1] or self.errors.count(outcomes[("compare", *rewrite)], pair) == 1.0
+                if paid:
+                    verdicts[pair], decided_by[pair] = 1.0, names
+                    break
+
+    def _judge(self, jobs) -> dict:
+        outcomes, timeouts = math_worker.judge(list(jobs))
+        self.timeouts += timeouts
+        return outcomes
+
+
+def _refusal(reference: tuple[str, ...], prediction: tuple[str, ...]) -> Callable | None:
+    """The first guard that refuses the pair, each reading both answers spelled one way (synonyms, numbers, units
+    rewritten as the extensions do, labels kept), so that how an answer is spelled never decides a refusal."""
+    ours, theirs, _ = reward_rules.combined(list(reference), list(prediction), with_labels=True)
+    return next((guard for guard in reward_rules.GUARDS if guard(ours, theirs)), None)
+
+
+def _log_call(kwargs: dict, predictions: list, rewards: list, timeouts: int, errors: int, fired: Counter) -> None:
     """What TRL shows about an accuracy_reward call: the extracted answers in its completions table (`log_extra`), and
     the diagnostics as metrics (`log_metric`; TRL averages them over the logging window and over processes)."""
     if callable(kwargs.get("log_extra")):
@@ -454,11 +234,13 @@ def _log_call(kwargs: dict, predictions: list, rewards: list, timeouts: int, err
         log_metric("diagnostics/unparseable_references", float(sum(r is None for r in rewards)))
         log_metric("diagnostics/reward_timeouts", float(timeouts))
         log_metric("diagnostics/reward_errors", float(errors))
+        for name in DIAGNOSTIC_NAMES:
+            log_metric(f"diagnostics/{name}", float(fired[name]))
 
 
 class _Errors:
-    """Counts our own rules raising during one accuracy_reward call; the process's first is logged with its input.
-    Model output must never stop a run, so the sample scores as if nothing was read."""
+    """Counts our own rules (or math-verify) raising during one accuracy_reward call; the process's first is logged
+    with its input. Model output must never stop a run, so the sample scores as if nothing was read."""
     logged = False
 
     def __init__(self):
@@ -484,37 +266,43 @@ class _Errors:
         return None
 
 
-def _quick_verdict(reference: str, prediction: str) -> float | None:
-    """1.0 or 0.0 where sympy is not needed: identical strings, over-long predictions, a variable dropped or added,
-    and two plain numerals (`_numbers_agree`). Else None: math-verify decides."""
-    if prediction == reference:
-        return 1.0
-    if len(prediction) > MAX_ANSWER_CHARS or not _same_variables(reference, prediction):
-        return 0.0
-    agree = _numbers_agree(reference, prediction)
-    return None if agree is None else float(agree)
-
-
 # ---------------------------------------------------------------- references: cached, checked once by math-verify
 
-_references: dict[str, str | None] = {}  # reference text -> the answer graded against it, None when it has none
+_references: dict[str, tuple[str, ...] | None] = {}  # reference text -> the parts graded against, None when none
 
 
 def reference_answers(solutions) -> list[str | None]:
     """The answer `accuracy_reward` grades each solution against; None where it gives None (no reference, or no
     answer math-verify can read). For reports and checks of a data set's solution column."""
-    return _graded_answers([reference_text(s) for s in solutions], _Errors())[0]
+    return [None if a is None else joined(list(a)) for a in _graded_answers([reference_text(s) for s in solutions],
+                                                                            _Errors())[0]]
 
 
-def _graded_answers(references: list[str | None], errors: _Errors) -> tuple[list[str | None], int]:
-    """The answer for each reference text (None where there is none), and how many math-verify checks overran.
-    A reference is read once (math-verify must read its answer too), then cached; one without answer is logged once."""
-    global _references
-    cache = _references  # read one dict, even if another thread swaps in a fresh one meanwhile
-    new = {text: errors.guard(reference_answer, text) for text in set(references) - {None} if text not in cache}
-    checks = {text: ("parse", _for_math_verify(answer)) for text, answer in new.items()
-              if answer is not None and not _PLAIN_NUMBER.fullmatch(answer)}  # plain numerals need no check
+def _graded_answers(references: list[str | None], errors: _Errors) -> tuple[list[tuple[str, ...] | None], int]:
+    """The answer parts for each reference text (None where there is none), and how many math-verify checks overran."""
+    answers, new, checks = _read_references(references, errors)
     outcomes, timeouts = math_worker.judge(list(checks.values()))
+    return _settled_references(references, answers, new, checks, outcomes, errors), timeouts
+
+
+def _read_references(references: list[str | None], errors: _Errors) -> tuple[list, dict, dict]:
+    """The answer parts for each reference text (cached, or read now), the newly read ones {text: parts}, and the
+    math-verify checks those need {text: job} (a plain number needs none)."""
+    cache = _references  # read one dict, even if another thread swaps in a fresh one meanwhile
+    new = {}
+    for text in set(references) - {None}:
+        if text not in cache:
+            parts = errors.guard(reference_parts, text)
+            new[text] = tuple(parts) if parts else None
+    checks = {text: ("parse", joined(list(parts))) for text, parts in new.items()
+              if parts is not None and not _PLAIN_NUMBER.fullmatch(joined(list(parts)))}
+    return [None if text is None else new[text] if text in new else cache[text] for text in references], new, checks
+
+
+def _settled_references(references: list, answers: list, new: dict, checks: dict, outcomes: dict,
+                        errors: _Errors) -> list:
+    """`answers` with the new references math-verify could not read set to None (each logged once), all cached."""
+    global _references
     for text in new:
         if text in checks and not errors.count(outcomes[checks[text]], text):
             new[text] = None
@@ -524,7 +312,18 @@ def _graded_answers(references: list[str | None], errors: _Errors) -> tuple[list
         if len(_references) > 100_000:  # bounded memory over a long run
             _references = {}
         _references.update(new)
-    return [None if text is None else new[text] if text in new else cache[text] for text in references], timeouts
+    return [new[text] if text in new else answer for text, answer in zip(references, answers)]
+
+
+def _plain_numbers_verdict(reference: str, prediction: str) -> float | None:
+    """math-verify's verdict on two plain numerals (`-12`, `0.5`, at most 15 digits) where it is certain without
+    asking: equal values are equal, and values more than 1e-5 apart stay apart after its rounding to 6 decimals. None
+    in between (and for anything else): math-verify decides."""
+    if not (_PLAIN_NUMBER.fullmatch(reference) and _PLAIN_NUMBER.fullmatch(prediction)
+            and max(len(reference), len(prediction)) <= 16):
+        return None
+    gap = abs(Decimal(reference) - Decimal(prediction))
+    return 1.0 if gap == 0 else 0.0 if gap > Decimal("1e-5") else None
 
 
 # ---------------------------------------------------------------- resolving --reward_funcs (training, eval, reports)
@@ -730,7 +529,11 @@ SELF_TESTS = [  # (function, input, expected): one case per rule; the exhaustive
     (accuracy_reward, (_answer(r"\boxed{3}"), "f(t) = 3t"), 0.0),  # dropped variable
     (accuracy_reward, (_answer(r"\boxed{\begin{bmatrix}1&0\\0&1\end{bmatrix}}"),
                        r"\begin{pmatrix}1&0\\0&1\end{pmatrix}"), 1.0),  # bare LaTeX
-    (accuracy_reward, (_answer(r"\boxed{0}"), 5e-7), 0.0),  # relative tolerance
+    (accuracy_reward, (_answer(r"\boxed{0.0000004}"), 5e-7), 0.0),  # guard: finer than 6 decimals
+    (accuracy_reward, (_answer(r"\boxed{0.3333}"), r"\frac{1}{3}"), 0.0),  # math-verify's 6-decimal rounding
+    (accuracy_reward, (_answer(r"\boxed{u = 9, v = 4}"), "u = 4, v = 9"), 0.0),  # a label pairs with its value
+    (accuracy_reward, (_answer(r"\boxed{12}"), r"\text{12 km}"), 1.0),  # extension: units
+    (accuracy_reward, (_answer(r"\boxed{\varnothing}"), r"\emptyset"), 1.0),  # extension: synonyms
     (accuracy_reward, (_GOOD, ["$5$"]), 1.0),  # a list cell (OlympiadBench)
     (accuracy_reward, (_answer(r"\boxed{42}"), "Answer is forty two."), None),
     (accuracy_reward, (r"\boxed{9^{9^{9^{9}}}}", r"\boxed{2003^{2002^{2001}}}"), 0.0),

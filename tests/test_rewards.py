@@ -337,10 +337,15 @@ def test_diagnostics_are_logged_through_log_metric():
     rewards = accuracy_reward(completions, solution=solutions, log_metric=lambda name, value: metrics.append(
         (name, value)))
     assert rewards == [1.0, 0.0, 0.0, 0.0, None, None]
-    assert dict(metrics) == {"diagnostics/answer_extracted_fraction": 4 / 6,
-                             "diagnostics/unparseable_references": 2.0, "diagnostics/reward_timeouts": 0.0,
-                             "diagnostics/reward_errors": 0.0}
-    assert len(metrics) == 4  # once per call
+    logged = dict(metrics)
+    assert {name: logged.pop(name) for name in ["diagnostics/answer_extracted_fraction",
+                                                "diagnostics/unparseable_references", "diagnostics/reward_timeouts",
+                                                "diagnostics/reward_errors"]} == {
+        "diagnostics/answer_extracted_fraction": 4 / 6, "diagnostics/unparseable_references": 2.0,
+        "diagnostics/reward_timeouts": 0.0, "diagnostics/reward_errors": 0.0}
+    # the rest: one count per guard and extension (docs/rewards.md); here the think guard refused the thought-only 5
+    assert logged == {f"diagnostics/{name}": float(name == "guard_think") for name in reward.DIAGNOSTIC_NAMES}
+    assert len(metrics) == 4 + len(reward.DIAGNOSTIC_NAMES)  # once per call
 
 
 def test_timeouts_are_counted_in_the_diagnostics(monkeypatch):
@@ -351,6 +356,82 @@ def test_timeouts_are_counted_in_the_diagnostics(monkeypatch):
                              log_metric=metrics.__setitem__)
     assert scores == [0.0, 1.0]
     assert metrics["diagnostics/reward_timeouts"] == 1.0
+
+
+# ---------------------------------------------------------------- round four: guards veto, extensions extend, by name
+# Each row is a shape where math-verify alone gives the other verdict; the named rule decides it, and the call counts
+# it in diagnostics/<name> (docs/rewards.md has the rules).
+
+RULE_CASES = [
+    (boxed("3"), "3t", 0.0, "guard_dropped_variable"),  # math-verify reads 3t as 3 with a unit
+    (boxed("4"), "4ab", 0.0, "guard_dropped_variable"),
+    (boxed("18t"), "#### 18", 0.0, "guard_dropped_variable"),
+    (boxed("u = 9, v = 4"), "u = 4, v = 9", 0.0, "guard_wrong_labels"),  # the labels extension would pay {4, 9}
+    (boxed("0.0000004"), 5e-7, 0.0, "guard_rounded_reference"),  # equal at math-verify's 6 decimals
+    (r"<think>\boxed{5}</think><answer>five</answer>", "5", 0.0, "guard_think"),
+    (boxed("12"), r"\text{12 km}", 1.0, "extension_units"),
+    (boxed(r"\varnothing"), r"\emptyset", 1.0, "extension_synonyms"),
+    (boxed(r"\text{none}"), r"\emptyset", 1.0, "extension_synonyms"),
+    (boxed(r"(-\infty,\infty)"), r"\mathbb R", 1.0, "extension_synonyms"),
+    (boxed(r"\textcolor{red}{5}"), "5", 1.0, "extension_synonyms"),
+    (boxed("x = 2"), r"x \in \{2\}", 1.0, "extension_labels"),
+    (boxed("5e-7"), 5e-7, 1.0, "extension_numbers"),
+    (boxed("1 000"), "1000", 1.0, "extension_numbers"),
+    (boxed(r"4\cdot a\cdot b"), "4ab", 1.0, "extension_trailing_variables"),
+]
+
+
+@pytest.mark.parametrize("completion, solution, expected, rule", RULE_CASES)
+def test_each_guard_and_extension_decides_its_shape_and_is_counted(completion, solution, expected, rule):
+    metrics = {}
+    assert accuracy_reward([completion], solution=[solution], log_metric=metrics.__setitem__) == [expected]
+    fired = {name for name in reward.DIAGNOSTIC_NAMES if metrics[f"diagnostics/{name}"]}
+    assert fired == {rule}
+
+
+def test_guards_only_veto_and_extensions_only_extend():
+    import reward_rules
+
+    for completion, solution, expected, rule in RULE_CASES:
+        if rule in ("guard_think", "guard_wrong_labels"):  # no pair math-verify sees / it refuses an extension's 1.0
+            continue
+        name = rule.partition("_")[2]
+        reference, prediction = reward.reference_parts(solution), reward.prediction_parts(completion)
+        math_verify_alone = math_worker.judge([("compare", reward.joined(reference), reward.joined(prediction))])[0]
+        assert list(math_verify_alone.values()) == [1.0 - expected], rule  # the rule changed math-verify's verdict
+        assert (name in {g.__name__ for g in reward_rules.GUARDS}) == (expected == 0.0)
+
+
+@pytest.mark.parametrize("text", [r"\text{Evelyn}", r"3t", "x = 2, x = 3", "AZYUK2A", r"\mathbb{Q}",
+                                  r"\text{(B)} \; 7!!", r"\sqrt[3]{x}^{\frac{a}{b}}", "1,22", r"0.3333"])
+def test_identical_strings_always_agree_whatever_they_hold(text):
+    assert accuracy_reward([answering(rf"\boxed{{{text}}}")], solution=[rf"\boxed{{{text}}}"]) == [1.0]
+
+
+def test_a_failure_inside_the_worker_is_an_error_not_a_silent_zero(monkeypatch):
+    """A job raising in the worker (our code, or math-verify raising past its own handlers) comes back as a RuleError;
+    accuracy_reward counts it in diagnostics/reward_errors and scores the sample 0.0."""
+    def broken_parse(answer):
+        raise RuntimeError("parser bug")
+
+    with monkeypatch.context() as patched:  # the worker's own function, called in this process
+        patched.setattr(math_worker, "_parse", broken_parse)
+        assert isinstance(math_worker._compare("1", "2"), math_worker.RuleError)
+        assert isinstance(math_worker._reads("1"), math_worker.RuleError)
+
+    real = math_worker.judge
+
+    def judge_with_a_failing_job(jobs):  # what the parent receives when a job raised in the worker
+        outcomes, overruns = real(jobs)
+        return {job: math_worker.RuleError("RuntimeError: parser bug") if job[0] == "compare" else outcome
+                for job, outcome in outcomes.items()}, overruns
+
+    monkeypatch.setattr(math_worker, "judge", judge_with_a_failing_job)
+    monkeypatch.setattr(reward._Errors, "logged", False)
+    metrics = {}
+    assert accuracy_reward([boxed(r"\frac{2}{4}"), boxed("7")], solution=["0.5", "7"],
+                           log_metric=metrics.__setitem__) == [0.0, 1.0]
+    assert metrics["diagnostics/reward_errors"] == 1.0
 
 
 # ---------------------------------------------------------------- peers' own test cases, ported to our format
