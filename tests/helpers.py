@@ -18,3 +18,11 @@ def stacked_adapter(demo_dir, tmp_path) -> Path:
     (adapter / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path":
                                                              str(demo_dir / "adapter")}))
     return adapter
+
+
+def peer_rows(tables: dict) -> tuple[list[tuple], list[str]]:
+    """A peer's ported test tables as parametrize rows (table, index, solution, completion, peer's verdict, ours, why)
+    and their ids: `ours` is the peer's verdict unless the row differs, and then says why."""
+    rows = [(name, i, solution, completion, peer, *(different or [peer, ""]))
+            for name, table in tables.items() for i, (solution, completion, peer, *different) in enumerate(table)]
+    return rows, [f"{r[0]}-{r[1]}" for r in rows]
