@@ -128,13 +128,19 @@ def final_boxes(text: str) -> list[str] | None:
 
 def _top_level_split(text: str) -> list[str]:
     """`text` cut at the commas outside any brackets (`(1, 2), 3` -> `(1, 2)`, ` 3`)."""
+    return split_outside_brackets(text, ",")
+
+
+def split_outside_brackets(text: str, separators: str, escaped_stay: bool = False) -> list[str]:
+    """`text` cut at each of `separators` outside any brackets; with `escaped_stay`, a separator right after a
+    backslash (LaTeX's thin and thick spaces) does not cut."""
     parts, depth, start = [], 0, 0
     for i, char in enumerate(text):
         if char in "([{":
             depth += 1
         elif char in ")]}":
             depth -= 1
-        elif char == "," and depth == 0:
+        elif char in separators and depth == 0 and not (escaped_stay and text[i - 1:i] == "\\"):
             parts.append(text[start:i])
             start = i + 1
     return parts + [text[start:]]

@@ -21,14 +21,15 @@ import hashlib
 import json
 import re
 import sys
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import reward
+from cli import given, one_line_errors
 from data_utils import load_math_dataset
 from errors import UsageError, error_exit
 from models import looks_local
-from runs import write_atomically, write_json
+from runs import model_slug, write_atomically, write_json
 
 RESULTS = Path("results")
 BOXED_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -125,12 +126,6 @@ NOT_WITH_BENCHMARKS = ("dataset_id", "dataset_config", "split", "prompt_column",
 
 def flag(name: str) -> str:
     return f"--{name}"
-
-
-def given(args, name: str) -> bool:
-    """Whether an option differs from its default (the dataclass field's), i.e. the user passed it."""
-    default = {f.name: f.default for f in fields(args)}[name]
-    return getattr(args, name) != default
 
 
 def check_options(args) -> None:
@@ -241,12 +236,6 @@ def prepare(bench: Benchmark, benchmark_dir: str | None) -> Prepared:
     return Prepared(bench, source, RESULTS / "benchmark_data" / f"{bench.name}-{digest}.jsonl", text, len(rows))
 
 
-def model_slug(model_dir: str) -> str:
-    path = Path(model_dir).expanduser()
-    parts = path.parts[-2:] if path.name.startswith("checkpoint-") else path.parts[-1:]
-    return re.sub(r"[^A-Za-z0-9.=-]+", "_", "-".join(parts)).strip("_")
-
-
 def model_modes(args) -> list[str]:
     """The models in the table, by result-file mode: the base model and the adapter, or the one evaluated."""
     if args.compare_baseline:
@@ -329,6 +318,7 @@ def change(new, old) -> str:
 
 
 def mean(values) -> float | None:
+    """The mean of the values that are not None (eval.py's summary and the table); None when there are none."""
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else None
 
@@ -470,8 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", help="a .jsonl file with 'problem' and 'solution' (answer in \\boxed{}) columns")
     parser.add_argument("out_dir")
     parser.add_argument("--rows", type=int, default=None, help="the first N problems only")
-    args = parser.parse_args(argv)
+    one_line_errors(parser, "benchmarks.py")
     try:
+        args = parser.parse_args(argv)
         write_local_copies(args.source, args.out_dir, args.rows)
     except UsageError as err:
         return error_exit(err)

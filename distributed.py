@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 
 from environment import cuda_available
 from errors import UsageError
@@ -30,6 +31,47 @@ def world_size() -> int:
 def is_main_process() -> bool:
     """Rank 0 (or no launcher at all): the process that prints our own lines."""
     return os.environ.get("RANK", "0") == "0"
+
+
+@dataclass(frozen=True)
+class GenerationBatch:
+    """GRPO's batch arithmetic as GRPOConfig derives it, in one place: main.py's divisibility check, `--check`'s
+    report and memory estimate, and the run doctor's per-call share all read it."""
+
+    per_device: int
+    processes: int
+    steps: int  # micro-batches one generation serves: --steps_per_generation, else the accumulation steps
+    accumulation: int
+    completions: int  # generated together: per_device x processes x steps (or --generation_batch_size)
+    num_generations: int
+
+    @property
+    def per_process(self) -> int:
+        """Completions one process generates (and scores) per generation call."""
+        return self.per_device * self.steps
+
+    @property
+    def prompts_per_optimizer_step(self) -> float:
+        return self.per_device * self.processes * self.accumulation / self.num_generations
+
+    @property
+    def divisible(self) -> bool:
+        """GRPO compares completions within a group: a generation batch holds whole groups."""
+        return self.completions % self.num_generations == 0
+
+
+def generation_batch(args) -> GenerationBatch:
+    """The batch arithmetic of training options `args` (before or after GRPOConfig filled in steps_per_generation)."""
+    processes, accumulation = world_size(), args.gradient_accumulation_steps
+    per_device = args.per_device_train_batch_size
+    if args.steps_per_generation:
+        steps = args.steps_per_generation
+    elif args.generation_batch_size:
+        steps = max(1, args.generation_batch_size // (per_device * processes))
+    else:
+        steps = accumulation
+    completions = args.generation_batch_size or per_device * processes * steps
+    return GenerationBatch(per_device, processes, steps, accumulation, completions, args.num_generations or 1)
 
 
 def main_print(*args, **kwargs) -> None:
@@ -130,7 +172,7 @@ def reconcile_with_launcher(args) -> None:
             f"train_micro_batch_size_per_gpu {micro} in {name}: make them equal, or set it to \"auto\" there"
         )
     total = _int(config.get("train_batch_size"))
-    expected = args.per_device_train_batch_size * world_size() * args.gradient_accumulation_steps
+    expected = args.per_device_train_batch_size * world_size() * args.gradient_accumulation_steps  # one optimizer step
     if total is not None and total != expected:
         raise UsageError(
             f"train_batch_size {total} in {name} is not --per_device_train_batch_size {args.per_device_train_batch_size}"

@@ -13,12 +13,9 @@ most one batch: re-running the same command resumes, then writes `--output_file`
 """
 from __future__ import annotations
 
-import argparse
-import difflib
 import hashlib
 import json
 import os
-import re
 import shlex
 import sys
 import time
@@ -38,12 +35,14 @@ from transformers import GenerationConfig, HfArgumentParser
 
 import benchmarks
 import reward
+from cli import HelpFormatter, one_line_errors, unknown_option
 from data_utils import (DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT, check_split, fitting_prompts, load_prompt_dataset,
                         tokenize_prompts)
 from errors import UsageError, error_exit, first_line
-from models import adapter_base, kv_cache, load_chat_tokenizer, load_for_generation, looks_local
-from runs import absolute, check_writable, read_json, read_run_config, write_atomically
+from models import adapter_base, check_adapter_base, kv_cache, load_chat_tokenizer, load_for_generation, looks_local
+from runs import absolute, check_writable, model_slug, read_json, read_run_config, slug, write_atomically
 
+DEFAULT_MAX_COMPLETION_LENGTH = 512  # a plain model's; an adapter is evaluated at its run's length
 TIMING_KEYS = ("wall_time_s", "generation_time_s", "tokens_per_second")  # the only summary fields a rerun changes
 
 
@@ -82,7 +81,9 @@ class EvalArguments:
     max_prompt_length: int | None = field(default=None, metadata={
         "help": "Skip prompts longer than this many chat-formatted tokens, as training does (0 keeps all); "
                 f"default: the run's, else {DEFAULT_MAX_PROMPT_LENGTH}."})
-    max_completion_length: int = field(default=512, metadata={"help": "Max new tokens per completion."})
+    max_completion_length: int | None = field(default=None, metadata={
+        "help": "Max new tokens per completion; default: the run's (as it was trained), else "
+                f"{DEFAULT_MAX_COMPLETION_LENGTH}."})
     num_samples: int = field(default=1, metadata={
         "help": "Completions per problem; above 1, sample and report pass@k and maj@k."})
     temperature: float | None = field(default=None, metadata={
@@ -162,22 +163,76 @@ class EvalSettings:
         return json.loads(json.dumps({f.name: values[f.name] for f in fields(self) if f.compare}))
 
 
-# The prompt settings a run records and evaluation inherits unless a flag overrides them. max_completion_length is not
-# among them: evaluation often allows longer answers than training.
+# What an evaluation inherits from the run that trained the adapter unless a flag overrides it, and the default for a
+# plain model. One decision for eval.py, held-out evaluation during training, `--check` and the benchmarks: the
+# held-out figure logged at step N is then exactly what `python eval.py --model_dir <output_dir>/checkpoint-N` reports.
 INHERITED = {"system_prompt": SYSTEM_PROMPT, "prompt_column": "problem", "solution_column": "solution",
              "reward_funcs": tuple(reward.DEFAULT_REWARDS), "max_prompt_length": DEFAULT_MAX_PROMPT_LENGTH,
-             "overlong_buffer": None}
+             "max_completion_length": DEFAULT_MAX_COMPLETION_LENGTH, "overlong_buffer": None, "dataset_config": None}
+
+
+def run_record(script_args, training_args) -> dict:
+    """The settings a run records in run_config.json for evaluation to inherit (train.py writes them; held-out
+    evaluation and `--check` read them before the file exists)."""
+    held_out = absolute(script_args.eval_dataset_id)
+    eval_config = getattr(script_args, "eval_dataset_config", None)
+    if eval_config is None and held_out == absolute(script_args.dataset_id):
+        eval_config = script_args.dataset_config  # the training set's own held-out split: the same configuration
+    return {
+        "dataset_id": absolute(script_args.dataset_id), "dataset_split": script_args.dataset_split,
+        "dataset_config": script_args.dataset_config,
+        "eval_dataset_id": held_out, "eval_split": script_args.eval_split if held_out else None,
+        "eval_dataset_config": eval_config if held_out else None,
+        "eval_prompt_column": script_args.eval_prompt_column, "eval_solution_column": script_args.eval_solution_column,
+        "eval_max_samples": script_args.eval_max_samples,
+        "system_prompt": script_args.system_prompt, "prompt_column": script_args.prompt_column,
+        "solution_column": script_args.solution_column,
+        "reward_funcs": [reward.recorded_reward_spec(spec) for spec in script_args.reward_funcs],
+        "reward_weights": list(training_args.reward_weights or [1.0] * len(script_args.reward_funcs)),
+        "max_prompt_length": script_args.max_prompt_length,
+        "max_completion_length": training_args.max_completion_length,
+        "overlong_buffer": script_args.overlong_buffer,
+    }
+
+
+def recorded(run: dict, name: str):
+    """A setting from run_config.json; runs made before it was recorded at the top level keep it in script_args."""
+    return run[name] if name in run else (run.get("script_args") or {}).get(name)
+
+
+def run_data(run: dict, dataset_id: str, split: str) -> str | None:
+    """Which of the run's data sets an evaluation reads: 'held-out' (its --eval_dataset_id), 'training' (its
+    --dataset_id) or None (other data: nothing about the data is inherited)."""
+    dataset_id = absolute(dataset_id)
+    held_out, training = recorded(run, "eval_dataset_id"), recorded(run, "dataset_id")
+    if held_out and absolute(held_out) == dataset_id and (split == recorded(run, "eval_split") or held_out != training):
+        return "held-out"
+    return "training" if training and absolute(training) == dataset_id else None
+
+
+def run_values(run: dict, data: str | None) -> dict:
+    """The inherited settings as the run recorded them, for the data set evaluated (`run_data`)."""
+    values = {name: run[name] for name in INHERITED if name in run and name != "dataset_config"}
+    if data == "held-out":
+        for name in ("prompt_column", "solution_column"):
+            values[name] = recorded(run, f"eval_{name}") or values.get(name, INHERITED[name])
+        values["dataset_config"] = recorded(run, "eval_dataset_config" if "eval_dataset_config" in run
+                                            else "dataset_config")
+    elif data == "training":
+        values["dataset_config"] = recorded(run, "dataset_config")
+    return values
 
 
 def inherit(args: EvalArguments, run: dict) -> tuple[dict, dict]:
-    """Prompt settings from the flag, else the run's run_config.json, else the default; and where each came from."""
+    """Each inherited setting from the flag, else the run's run_config.json, else the default; and where each came
+    from ('flag', 'run' or 'default')."""
+    from_run = run_values(run, run_data(run, args.dataset_id, split_of(args))) if run else {}
     values, sources = {}, {}
     for name, default in INHERITED.items():
-        flag, recorded = getattr(args, name), run.get(name)
-        if flag is not None:
-            values[name], sources[name] = flag, "flag"
-        elif name in run:
-            values[name], sources[name] = recorded, "run"
+        if getattr(args, name) is not None:
+            values[name], sources[name] = getattr(args, name), "flag"
+        elif name in from_run:
+            values[name], sources[name] = from_run[name], "run"
         else:
             values[name], sources[name] = default, "default"
     values["reward_funcs"] = tuple(values["reward_funcs"])
@@ -193,6 +248,8 @@ def inherit(args: EvalArguments, run: dict) -> tuple[dict, dict]:
 
 
 def resolve_settings(args: EvalArguments) -> EvalSettings:
+    """The settings `args` asks for on a saved model: the adapter and its base found on disk, the rest decided by
+    `build_settings` from the flags and the run's run_config.json."""
     if not args.model_dir:
         raise UsageError("--model_dir is required: a trained adapter directory (e.g. ckpts/grpo), or a base model "
                          "directory or hub id for a baseline")
@@ -203,30 +260,33 @@ def resolve_settings(args: EvalArguments) -> EvalSettings:
     run = read_run_config(model_dir) if adapter_config else {}
     if adapter_config:
         base = args.base_model or recorded_base
-        if not base or (looks_local(base) and not Path(base).expanduser().exists()):
-            raise UsageError(f"base model {base!r} of adapter {args.model_dir} cannot be found (moved, or trained "
-                             "elsewhere): pass its location with --base_model path/to/base_model")
-        if adapter_base(base) is not None:  # loading it as a model would stack two adapters: a wrong accuracy
-            flag = "--base_model" if args.base_model else f"base_model_name_or_path in {args.model_dir}"
-            raise UsageError(f"{flag} {base} is itself an adapter directory, not a base model: pass --base_model the "
-                             f"model the adapters were trained on (the base_model_name_or_path in "
-                             f"{Path(base) / 'adapter_config.json'})")
+        check_adapter_base(args.model_dir, base, "--base_model" if args.base_model else
+                           f"base_model_name_or_path in {args.model_dir}",
+                           "pass its location with --base_model path/to/base_model")
     elif args.base_model or args.baseline:
         raise UsageError(f"{args.model_dir} is not an adapter directory (no adapter_config.json): --base_model and "
                          "--baseline only apply to a trained adapter; to evaluate a plain model just pass --model_dir")
     else:
         base = args.model_dir
+    if args.use_vllm:
+        check_vllm()
+    with_adapter = bool(adapter_config) and not args.baseline
+    return build_settings(args, run, model_dir=absolute(args.model_dir), base_model=absolute(base),
+                          adapter_sha256=weights_digest(model_dir) if with_adapter else None, with_adapter=with_adapter)
+
+
+def build_settings(args: EvalArguments, run: dict, model_dir: str, base_model: str, adapter_sha256: str | None = None,
+                   with_adapter: bool = False) -> EvalSettings:
+    """The one builder of evaluation settings: eval.py, held-out evaluation during training (`run` made by
+    `run_record` before run_config.json exists), `--check` and the benchmarks all get theirs here. Raises UsageError
+    for an option out of range or a reward that cannot be resolved."""
     split = split_of(args)
     check_split(split, "--split")
     inherited, sources = inherit(args, run)
-    overlong_length = run.get("max_completion_length") or args.max_completion_length  # the overlong reward's limit
-    reward.resolve_reward_funcs(list(inherited["reward_funcs"]), list(inherited["reward_weights"]),
-                                max_completion_length=overlong_length, overlong_buffer=inherited["overlong_buffer"])
-
     temperature = args.temperature if args.temperature is not None else (0.0 if args.num_samples == 1 else 1.0)
     for ok, problem in [(args.batch_size >= 1, "--batch_size must be at least 1"),
                         (args.num_samples >= 1, "--num_samples must be at least 1"),
-                        (args.max_completion_length >= 1, "--max_completion_length must be at least 1"),
+                        (inherited["max_completion_length"] >= 1, "--max_completion_length must be at least 1"),
                         ((args.max_samples or 1) >= 1, "--max_samples must be at least 1"),
                         ((args.max_prompt_length or 0) >= 0, "--max_prompt_length must be 0 (keep all) or positive"),
                         (temperature >= 0, "--temperature must be 0 (greedy) or positive"),
@@ -236,19 +296,16 @@ def resolve_settings(args: EvalArguments) -> EvalSettings:
                          "pass --temperature 0.7")]:
         if not ok:
             raise UsageError(problem)
-    if args.use_vllm:
-        check_vllm()
-    with_adapter = bool(adapter_config) and not args.baseline
-    settings = EvalSettings(
-        model_dir=absolute(args.model_dir), adapter=absolute(args.model_dir) if with_adapter else None,
-        adapter_sha256=weights_digest(model_dir) if with_adapter else None,
-        base_model=absolute(base), tokenizer=absolute(args.tokenizer or base),
-        dataset_id=absolute(args.dataset_id), dataset_config=args.dataset_config, split=split,
-        **inherited, max_samples=args.max_samples, max_completion_length=args.max_completion_length, num_samples=args.num_samples,
-        temperature=temperature, top_p=args.top_p, seed=args.seed, batch_size=args.batch_size,
-        backend="vllm" if args.use_vllm else "transformers", overlong_length=overlong_length, sources=sources,
+    # The overlong reward as training computed it: the run's length, even where this evaluation allows another.
+    overlong_length = run.get("max_completion_length") or inherited["max_completion_length"]
+    return EvalSettings(
+        model_dir=model_dir, adapter=model_dir if with_adapter else None, adapter_sha256=adapter_sha256,
+        base_model=base_model, tokenizer=absolute(args.tokenizer) or base_model,
+        dataset_id=absolute(args.dataset_id), split=split, **inherited, max_samples=args.max_samples,
+        num_samples=args.num_samples, temperature=temperature, top_p=args.top_p, seed=args.seed,
+        batch_size=args.batch_size, backend="vllm" if args.use_vllm else "transformers",
+        overlong_length=overlong_length, sources=sources,
         cache_implementation=kv_cache(args.cache_implementation, args.use_vllm))
-    return settings
 
 
 def split_of(args: EvalArguments) -> str:
@@ -259,16 +316,11 @@ def split_of(args: EvalArguments) -> str:
 def default_output_file(args: EvalArguments) -> str:
     """results/<model>__<mode>__<data>_<split>.json: a baseline, another split or another checkpoint never lands
     on the same file."""
-    model_dir = Path(args.model_dir).expanduser()
-    is_adapter = (model_dir / "adapter_config.json").is_file()
+    is_adapter = (Path(args.model_dir).expanduser() / "adapter_config.json").is_file()
     mode = "baseline" if args.baseline else "adapter" if is_adapter else "model"
-    inside_run = model_dir.name.startswith("checkpoint-") or model_dir.name in ("final", "best")
-    parts = model_dir.parts[-2:] if inside_run else model_dir.parts[-1:]
     local = Path(args.dataset_id).expanduser().exists()
     data = Path(args.dataset_id).stem if local else args.dataset_id.split("/")[-1]
-    split = split_of(args)
-    slug = lambda text: re.sub(r"[^A-Za-z0-9.=-]+", "_", text.replace("%", "pct")).strip("_")  # noqa: E731
-    return f"results/{slug('-'.join(parts))}__{mode}__{slug(data)}_{slug(split)}.json"
+    return f"results/{model_slug(args.model_dir)}__{mode}__{slug(data)}_{slug(split_of(args))}.json"
 
 
 def check_exists(name: str, flag: str) -> None:
@@ -462,10 +514,7 @@ def generate_records(model, tokenizer, rows: list[dict], settings: EvalSettings,
 
 
 def summarize(settings: EvalSettings, samples: list[dict], num_problems: int, skipped: int, timing: dict) -> dict:
-    def mean(values):
-        values = [v for v in values if v is not None]
-        return sum(values) / len(values) if values else None
-
+    mean = benchmarks.mean
     scored = [s["accuracy"] for s in samples if s["accuracy"] is not None]
     k = settings.num_samples
     summary = {
@@ -646,30 +695,12 @@ def print_summary(summary: dict, output_file: str) -> None:
     print(f"accuracy: {accuracy} ({summary['correct']:g}/{summary['scored']})")
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after each option; the examples in the description keep their lines."""
-
-
 def make_parser() -> HfArgumentParser:
     # allow_abbrev off: a misspelled option gets "did you mean" instead of silently matching a longer one.
     parser = HfArgumentParser(EvalArguments, allow_abbrev=False, formatter_class=HelpFormatter,
                               usage="python eval.py --model_dir DIR [options]",
                               description=__doc__.split("\n\nEvaluation scores")[0])
-
-    def error(message):  # argparse would print usage plus the message and exit; we want one line
-        raise UsageError(f"{message} (see python eval.py --help)")
-
-    parser.error = error
-    return parser
-
-
-def option_names(parser) -> list[str]:
-    return [opt for action in parser._actions for opt in action.option_strings if opt.startswith("--")]
-
-
-def suggest(parser, flag: str) -> str:
-    close = difflib.get_close_matches("--" + flag.lstrip("-").split("=")[0], option_names(parser), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
+    return one_line_errors(parser, "eval.py")
 
 
 def environment_options(parser, environ) -> list[str]:
@@ -698,9 +729,7 @@ def parse_args(argv: list[str] | None) -> EvalArguments:
     except ValueError as err:  # a value the dataclass refuses
         raise UsageError(first_line(err)) from None
     if unknown:
-        flag = next((a for a in unknown if a.startswith("-")), unknown[0])
-        raise UsageError(f"unknown option {flag}{suggest(parser, flag)} (see python eval.py --help)" if
-                         flag.startswith("-") else f"unexpected argument {flag!r} (see python eval.py --help)")
+        raise unknown_option(parser, unknown, "eval.py")
     return args
 
 

@@ -14,8 +14,6 @@ tuned below) and `ModelArguments` (TRL's `ModelConfig`: model id, LoRA and quant
 """
 from __future__ import annotations
 
-import argparse
-import difflib
 import importlib.util
 import os
 import sys
@@ -31,8 +29,9 @@ import torch  # noqa: E402
 from trl import GRPOConfig, ModelConfig, TrlParser
 
 import reward
+from cli import HelpFormatter, flags_given, given, suggest, unknown_option
 from data_utils import DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT
-from distributed import is_main_process, reconcile_with_launcher, world_size
+from distributed import generation_batch, is_main_process, reconcile_with_launcher
 from errors import UsageError, error_exit
 from models import kv_cache
 
@@ -71,6 +70,9 @@ class ScriptArguments:
         default=None, metadata={"help": "Held-out data scored every --eval_steps steps (greedy, eval.py's scoring); "
                                 "giving it turns held-out evaluation on. Same formats as --dataset_id."})
     eval_split: str = field(default="test", metadata={"help": "Held-out split, slicing allowed: 'test', 'test[:200]'."})
+    eval_dataset_config: str | None = field(default=None, metadata={
+        "help": "Held-out data set configuration; default: --dataset_config when --eval_dataset_id is --dataset_id, "
+                "else none."})
     eval_prompt_column: str | None = field(default=None, metadata={"help": "Default: --prompt_column."})
     eval_solution_column: str | None = field(default=None, metadata={"help": "Default: --solution_column."})
     eval_max_samples: int = field(
@@ -189,15 +191,13 @@ def config_problems(args) -> list[str]:
 
 
 def generation_batch_problems(args) -> list[str]:
-    """GRPO scores whole groups: per-device batch x processes x accumulation must be a multiple of G."""
-    steps = args.steps_per_generation or args.gradient_accumulation_steps
-    world = world_size()
-    batch = args.generation_batch_size or args.per_device_train_batch_size * world * steps
-    if args.num_generations and args.num_generations > 0 and batch % args.num_generations:
-        return [f"generation batch {batch} (= --per_device_train_batch_size {args.per_device_train_batch_size} x "
-                f"{world} process(es) x {steps} accumulation steps) is not divisible by --num_generations "
-                f"{args.num_generations}: make --batch_size a multiple of {args.num_generations}, or change "
-                "--num_generations"]
+    """GRPO scores whole groups: per-device batch x processes x generation steps must be a multiple of G."""
+    batch = generation_batch(args)
+    if args.num_generations and args.num_generations > 0 and not batch.divisible:
+        return [f"generation batch {batch.completions} (= --per_device_train_batch_size {batch.per_device} x "
+                f"{batch.processes} process(es) x {batch.steps} accumulation steps) is not divisible by "
+                f"--num_generations {args.num_generations}: make --batch_size a multiple of {args.num_generations}, "
+                "or change --num_generations"]
     return []
 
 
@@ -221,8 +221,8 @@ OUR_OPTIONS = {
                  "temperature", "beta", "logging_steps", "save_steps", "save_strategy", "seed", "report_to",
                  "resume_from_checkpoint", "overwrite_output_dir", "bf16", "gradient_checkpointing"],
     "Rewards": ["reward_funcs", "reward_weights", "overlong_buffer"],
-    "Held-out evaluation during training": ["eval_dataset_id", "eval_split", "eval_steps", "eval_max_samples",
-                                            "eval_prompt_column", "eval_solution_column"],
+    "Held-out evaluation during training": ["eval_dataset_id", "eval_split", "eval_dataset_config", "eval_steps",
+                                            "eval_max_samples", "eval_prompt_column", "eval_solution_column"],
     "LoRA and quantization": ["lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "load_in_4bit",
                               "load_in_8bit"],
     "Modes": ["config", "check", "check_samples", "demo"],
@@ -244,10 +244,6 @@ SHORT_HELP = {
     "load_in_4bit": "QLoRA: load the base model in 4-bit (bitsandbytes).",
     "load_in_8bit": "Load the base model in 8-bit (bitsandbytes).",
 }
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after each option; the launch modes in the description keep their lines."""
 
 
 class Parser(TrlParser):
@@ -280,28 +276,19 @@ class Parser(TrlParser):
                                   for a in g._group_actions if a.option_strings and a.dest != "help"]
         self._action_groups[:] = [g for g in self._action_groups if g.title in OUR_OPTIONS] + [rest]
 
-    def option_names(self) -> list[str]:
-        return [opt for action in self._actions for opt in action.option_strings if opt.startswith("--")]
-
-    def suggest(self, name: str) -> str:
-        close = difflib.get_close_matches("--" + name.lstrip("-").split("=")[0], self.option_names(), n=1)
-        return f" (did you mean {close[0]}?)" if close else ""
-
     def set_defaults_with_config(self, **kwargs):
         # YAML keys may use any spelling of an option (model_id, batch_size, warmup_ratio), not only its dest.
         dest_of = {opt.lstrip("-"): action.dest for action in self._actions for opt in action.option_strings}
         unknown = [key for key in kwargs if key not in dest_of and key != "env"]
         if unknown:
-            raise UsageError(f"{self.config_path}: unknown key {unknown[0]!r}{self.suggest(unknown[0])}; keys are "
+            raise UsageError(f"{self.config_path}: unknown key {unknown[0]!r}{suggest(self, unknown[0])}; keys are "
                              "option names without the dashes (see python main.py --help)")
         return super().set_defaults_with_config(**{dest_of.get(key, key): value for key, value in kwargs.items()})
 
     def error(self, message):
         # argparse's default prints a usage line for every option (GRPOConfig has over a hundred) before the error.
         if message.startswith("unrecognized arguments: "):
-            flags = message.split(": ", 1)[1].split()
-            flag = next((f for f in flags if f.startswith("-")), flags[0])
-            message = f"unknown option {flag}{self.suggest(flag)}"
+            raise unknown_option(self, message.split(": ", 1)[1].split(), "main.py")
         raise UsageError(f"{message} (see python main.py --help)")
 
 
@@ -343,7 +330,7 @@ def parse_with(argv: list[str] | None, config_class):
         if "not used by the HfArgumentParser" in message:  # transformers' wording for unknown options
             unknown = [a for a in argv if a.startswith("--") and a.split("=")[0] in message]
             flag = unknown[0].split("=")[0] if unknown else message.split(": ", 1)[-1]
-            message = f"unknown option {flag}{parser.suggest(flag)} (see python main.py --help)"
+            message = str(unknown_option(parser, [flag], "main.py"))
         elif "must contain a YAML mapping" in message:
             message = f"{parser.config_path} must hold option: value lines (a YAML mapping)"
         raise UsageError(message) from None
@@ -361,9 +348,8 @@ def main(argv: list[str] | None = None) -> int:
             from demo import run_demo
 
             return run_demo(demo_options(argv, training_args), train_from_argv=lambda a: run_training(*parse_args(a)))
-        samples_given = any(a.split("=")[0] in ("--check_samples", "--check-samples") for a in argv) \
-            or script_args.check_samples != ScriptArguments.check_samples  # on the command line or in a --config YAML
-        if not script_args.check and samples_given:
+        # On the command line or in a --config YAML:
+        if not script_args.check and given(script_args, "check_samples", argv):
             raise UsageError("--check_samples only applies with --check: add --check, or drop --check_samples")
         if script_args.check:
             from preflight import preflight
@@ -387,13 +373,13 @@ def run_training(script_args, training_args, model_args):
 def demo_options(argv: list[str], training_args) -> dict:
     """--demo takes --output_dir, --seed and --overwrite_output_dir; any other option would be silently ignored, so it
     is refused."""
-    given = {a.split("=")[0] for a in argv if a.startswith("--")} - {"--demo"}
-    extra = sorted(given - {"--output_dir", "--seed", "--overwrite_output_dir"})
+    flags = flags_given(argv) - {"--demo"}
+    extra = sorted(flags - {"--output_dir", "--seed", "--overwrite_output_dir"})
     if extra:
         raise UsageError(f"--demo takes only --output_dir and --seed (and --overwrite_output_dir), not {', '.join(extra)}: the demo chooses its own "
                          "settings (run main.py without --demo to train with yours)")
-    return {"output_dir": training_args.output_dir if "--output_dir" in given else "ckpts/demo",
-            "seed": training_args.seed, "overwrite": "--overwrite_output_dir" in given}
+    return {"output_dir": training_args.output_dir if "--output_dir" in flags else "ckpts/demo",
+            "seed": training_args.seed, "overwrite": "--overwrite_output_dir" in flags}
 
 
 if __name__ == "__main__":

@@ -176,6 +176,11 @@ def load_policy(model_args, training_args):
 CHECKPOINTING_ABOVE = 3e9  # parameters: above this, activations dominate memory even with LoRA
 
 
+def checkpointing_needed(params: int, use_peft: bool) -> bool:
+    """The automatic --gradient_checkpointing rule (training and `--check`'s memory estimate)."""
+    return not use_peft or params > CHECKPOINTING_ABOVE
+
+
 def choose_gradient_checkpointing(model, model_args, training_args) -> str:
     """Settle --gradient_checkpointing when it was left to us; returns how it was chosen (for run_config.json).
     Off for LoRA on models that fit (it recomputes every layer in the backward pass, which is slower), on for full
@@ -183,7 +188,7 @@ def choose_gradient_checkpointing(model, model_args, training_args) -> str:
     if not getattr(training_args, "checkpointing_auto", False):
         return "flag"
     params = sum(p.numel() for p in model.parameters())
-    chosen = not model_args.use_peft or params > CHECKPOINTING_ABOVE
+    chosen = checkpointing_needed(params, model_args.use_peft)
     training_args.activation_checkpointing = training_args.gradient_checkpointing = chosen
     return f"auto: {params / 1e9:.2f}B parameters, {'LoRA' if model_args.use_peft else 'full fine-tuning'}"
 
@@ -217,6 +222,17 @@ def adapter_base(name: str | None) -> str | None:
     base = read_record(config, "restore it from the run's final/ or best/ folder or a checkpoint-N/ copy, or "
                                "retrain").get("base_model_name_or_path")
     return str(base or "")
+
+
+def check_adapter_base(adapter: str, base: str | None, named_by: str, fix: str) -> None:
+    """The base model an adapter is loaded on must exist and be a model: an adapter directory as the base would stack
+    two adapters (a wrong model, and no error). `named_by` says where `base` came from, `fix` how to give another."""
+    if not base or (looks_local(base) and not Path(base).expanduser().exists()):
+        raise UsageError(f"base model {base!r} of adapter {adapter} ({named_by}) cannot be found (moved, or trained "
+                         f"elsewhere): {fix}")
+    if adapter_base(base) is not None:
+        raise UsageError(f"{named_by} {base} is itself an adapter directory, not a base model: {fix} (the "
+                         f"base_model_name_or_path in {Path(base) / 'adapter_config.json'})")
 
 
 def check_target_modules(model, target_modules) -> None:

@@ -16,10 +16,10 @@ import statistics
 
 import reward
 from data_utils import DEFAULT_MAX_PROMPT_LENGTH, fitting_prompts, load_prompt_dataset, tokenize_prompts
-from distributed import world_size
+from distributed import generation_batch, world_size
 from errors import UsageError
-from models import CHECKPOINTING_ABOVE, auto_dtype, load_chat_tokenizer, load_pretrained, lora_config
-from runs import absolute, package_versions
+from models import auto_dtype, checkpointing_needed, load_chat_tokenizer, load_pretrained, lora_config
+from runs import package_versions
 
 SAMPLE = 2000  # references checked at most (sampled, seeded): NuminaMath-size data stays well under a minute
 
@@ -68,11 +68,7 @@ def preflight(script_args, training_args, model_args, problems=()) -> int:
         if funcs is not None:
             report_reward_sanity(report, data, rows, answers, funcs, script_args.reward_funcs)
     if script_args.eval_dataset_id:
-        held_out = step(report, "held-out data", lambda: load_prompt_dataset(
-            script_args.eval_dataset_id, script_args.eval_split, script_args.dataset_config,
-            script_args.system_prompt, script_args.eval_prompt_column or script_args.prompt_column,
-            script_args.eval_solution_column or script_args.solution_column,
-            "--eval_prompt_column / --eval_solution_column"))
+        held_out = step(report, "held-out data", lambda: load_held_out(script_args, training_args, model_args))
         if held_out is not None:
             report.section("held-out evaluation during training")
             report.line(f"{len(held_out)} problems in {script_args.eval_dataset_id} ({script_args.eval_split}); the first "
@@ -175,12 +171,20 @@ def report_reward_sanity(report: Report, data, rows: list[int], answers: list, f
                         f"{shorten(repr(completions[i]), 120)}")
 
 
+def load_held_out(script_args, training_args, model_args):
+    """The held-out set exactly as held-out evaluation during training will load it (its one settings builder)."""
+    from callbacks import eval_settings
+
+    settings = eval_settings(script_args, training_args, model_args)
+    return load_prompt_dataset(settings.dataset_id, settings.split, settings.dataset_config, settings.system_prompt,
+                               settings.prompt_column, settings.solution_column,
+                               "--eval_prompt_column / --eval_solution_column")
+
+
 def report_samples(report: Report, script_args, training_args, model_args, tokenizer) -> None:
     """Sample completions from the base model for the first training prompts, as training will (its temperature and
     length limit), scored by the run's rewards: a limit that cuts every answer, or a task where nothing scores, shows
     here instead of after hours of zero reward."""
-    import dataclasses
-
     import torch
 
     import eval as evaluation
@@ -191,19 +195,18 @@ def report_samples(report: Report, script_args, training_args, model_args, token
     report.section(f"sampled completions: the base model on the first {count} training prompt(s), as training samples")
     if not torch.cuda.is_available():
         report.line("generating on CPU: with a 0.5B model this may take a minute (--check_samples 0 skips it)")
-    settings = dataclasses.replace(
-        eval_settings(script_args, training_args, model_args), dataset_id=absolute(script_args.dataset_id),
-        split=script_args.dataset_split, prompt_column=script_args.prompt_column,
-        solution_column=script_args.solution_column, max_samples=count, batch_size=count,
-        temperature=training_args.temperature, top_p=training_args.top_p)
     try:
+        settings = eval_settings(script_args, training_args, model_args, dataset_id=script_args.dataset_id,
+                                 split=script_args.dataset_split, max_samples=count, batch_size=count,
+                                 temperature=training_args.temperature, top_p=training_args.top_p)
+        funcs = evaluation.reward_functions(settings)
         rows, _ = evaluation.load_prompts(settings, tokenizer)
         model = load_for_generation(model_args.model_name_or_path, None, "--model_id")
     except UsageError as err:
         report.error(str(err))
         return
-    records = evaluation.generate_records(model, tokenizer, rows, settings, evaluation.reward_functions(settings))
-    names = [name for name in evaluation.reward_functions(settings) if name in records[0]]
+    records = evaluation.generate_records(model, tokenizer, rows, settings, funcs)
+    names = [name for name in funcs if name in records[0]]
     for record in records:
         cut = "  CUT at --max_completion_length" if record["truncated"] else ""
         scores = ", ".join(f"{name} {record[name]}" for name in names)
@@ -223,16 +226,18 @@ def report_samples(report: Report, script_args, training_args, model_args, token
 
 def report_batch(report: Report, args, kept: int | None) -> None:
     report.section("batch arithmetic")
-    processes = world_size()
-    accumulation = args.gradient_accumulation_steps
-    generation_batch = args.per_device_train_batch_size * processes * accumulation
-    g = args.num_generations or 1
-    report.line(f"generation batch = {args.per_device_train_batch_size} per device x {processes} process(es) x "
-                f"{accumulation} accumulation = {generation_batch} completions; / G={g} = "
-                f"{generation_batch / g:g} prompts per optimizer step"
-                + ("" if generation_batch % g == 0 else "  <- not divisible"))
+    batch = generation_batch(args)
+    prompts = batch.completions / batch.num_generations
+    if batch.steps == batch.accumulation:  # one generation per optimizer step
+        steps, per = f"{batch.steps} accumulation", f"{prompts:g} prompts per optimizer step"
+    else:
+        steps = f"{batch.steps} steps per generation"
+        per = f"{prompts:g} prompts per generation, {batch.prompts_per_optimizer_step:g} per optimizer step"
+    report.line(f"generation batch = {batch.per_device} per device x {batch.processes} process(es) x {steps} = "
+                f"{batch.completions} completions; / G={batch.num_generations} = {per}"
+                + ("" if batch.divisible else "  <- not divisible"))
     if kept:
-        per_epoch = math.ceil(kept / max(1, generation_batch // g))
+        per_epoch = math.ceil(kept / max(1, int(batch.prompts_per_optimizer_step)))
         total = args.max_steps if args.max_steps > 0 else math.ceil(per_epoch * args.num_train_epochs)
         report.line(f"steps per epoch: {per_epoch}; total steps: {total}"
                     + (" (--max_steps)" if args.max_steps > 0 else f" ({args.num_train_epochs:g} epoch(s))"))
@@ -267,7 +272,7 @@ def report_memory(report: Report, model_args, args, prompt_tokens: int) -> None:
     head_dim = getattr(text, "head_dim", None) or hidden // heads
     seq = prompt_tokens + (args.max_completion_length or 256)  # the longest kept prompt plus a full completion
     batch = args.per_device_train_batch_size
-    generating = batch * (args.steps_per_generation or args.gradient_accumulation_steps)
+    generating = generation_batch(args).per_process
     act_bytes = 2 if width <= 2 else 4
     weights = params * width
     states = trainable * 16  # fp32 weights, gradients and two Adam moments per trainable parameter
@@ -283,7 +288,7 @@ def report_memory(report: Report, model_args, args, prompt_tokens: int) -> None:
     checkpointing = args.gradient_checkpointing
     how = "as asked"
     if getattr(args, "checkpointing_auto", False):  # what models.choose_gradient_checkpointing will pick
-        checkpointing, how = not model_args.use_peft or params > CHECKPOINTING_ABOVE, "chosen automatically"
+        checkpointing, how = checkpointing_needed(params, model_args.use_peft), "chosen automatically"
     report.line(f"activations: {gib(activations)} without, {gib(checkpointed)} with gradient checkpointing "
                 f"({'on' if checkpointing else 'off'}, {how})")
     total = weights + states + kv_cache + logits + (checkpointed if checkpointing else activations)

@@ -395,8 +395,13 @@ def _resolve_one(spec: str, max_completion_length: int | None, overlong_buffer: 
     else:
         raise UsageError(f"unknown reward {spec!r} in --reward_funcs: choose from {', '.join(REWARD_NAMES)}, "
                          f"or give your own function as {CUSTOM_FORMS}")
-    _probe(func, spec)
+    if func not in _PROBED:  # once per process: training, held-out evaluation, --check and each benchmark share it
+        _probe(func, spec)
+        _PROBED.add(func)
     return func
+
+
+_PROBED: set = set()  # custom reward functions that passed the probe
 
 
 def _is_file_spec(spec: str) -> bool:

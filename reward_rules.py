@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
+from answers import split_outside_brackets
+
 # ---------------------------------------------------------------- shared reading of parts
 
 # Units a reference may write after a number. Only these read as units, and only set apart from the number (a space,
@@ -62,17 +64,7 @@ _PLUS_MINUS = re.compile(r"\\(?:pm|mp)(?![A-Za-z])|±|∓")
 
 def top_level_split(text: str) -> list[str]:
     """`text` cut at the commas outside any brackets (`(1, 2), 3` -> `(1, 2)`, ` 3`); digit groups (`1,000`) stay."""
-    text = _DIGIT_GROUP_COMMA.sub(" ", text)
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char in ",;" and depth == 0 and text[i - 1:i] != "\\":  # `\,` and `\;` are spaces
-            parts.append(text[start:i])
-            start = i + 1
-    return parts + [text[start:]]
+    return split_outside_brackets(_DIGIT_GROUP_COMMA.sub(" ", text), ",;", escaped_stay=True)  # `\,` `\;`: spaces
 
 
 def _unwrapped(part: str) -> str:

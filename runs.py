@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from errors import UsageError
@@ -91,6 +92,19 @@ def check_writable(path: Path, flag: str, directory: bool) -> None:
         raise UsageError(f"{flag} {path} cannot be created: {where} is a file, not a directory")
     if not os.access(where, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path} cannot be written: no write permission in {where}; choose another {flag}")
+
+
+def slug(text: str) -> str:
+    """`text` as a file-name part: letters, digits and . = - kept, '%' spelled 'pct', anything else one '_'."""
+    return re.sub(r"[^A-Za-z0-9.=-]+", "_", text.replace("%", "pct")).strip("_")
+
+
+def model_slug(model_dir: str) -> str:
+    """A model's part of a result file name: a directory inside a run (checkpoint-N, final, best) keeps its run's
+    name, so two runs' checkpoints never share a result file."""
+    path = Path(model_dir).expanduser()
+    inside_run = path.name.startswith("checkpoint-") or path.name in ("final", "best")
+    return slug("-".join(path.parts[-2:] if inside_run else path.parts[-1:]))
 
 
 def checkpoint_step(path: Path) -> int | None:

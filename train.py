@@ -13,10 +13,11 @@ from pathlib import Path
 
 import reward
 from data_utils import check_split, filter_by_prompt_length, load_prompt_dataset
-from distributed import is_main_process, main_print, world_size
+from distributed import generation_batch, is_main_process, main_print, world_size
 from errors import UsageError
-from models import (adapter_base, check_target_modules, choose_gradient_checkpointing, load_chat_tokenizer,
-                    load_policy, looks_local, lora_config)
+from cli import given
+from models import (adapter_base, check_adapter_base, check_target_modules, choose_gradient_checkpointing,
+                    load_chat_tokenizer, load_policy, lora_config)
 from runs import (RUN_CONFIG, absolute, check_writable, is_finished_run, last_complete_checkpoint, package_versions,
                   read_json, read_run_config, write_json)
 
@@ -52,7 +53,8 @@ def train(script_args, training_args, model_args) -> Path:
     # run continues the same curves instead of starting a second folder. A folder the user chose still wins.
     os.environ["TENSORBOARD_LOGGING_DIR"] = USER_TENSORBOARD_DIR or str(output_dir / "runs")
 
-    from callbacks import ReadableProgress, RunDoctor
+    from callbacks import ReadableProgress
+    from doctor import RunDoctor
 
     model = load_policy(model_args, training_args)
     peft_config = lora_config(model_args)
@@ -77,8 +79,7 @@ def train(script_args, training_args, model_args) -> Path:
     if held_out:  # after the progress bar, so the bar exists to print the step-0 figures
         held_out.trainer = trainer
         trainer.add_callback(held_out)
-    doctor = RunDoctor(output_dir, training_args.max_completion_length,
-                       training_args.per_device_train_batch_size * training_args.steps_per_generation)
+    doctor = RunDoctor(output_dir, training_args.max_completion_length, generation_batch(training_args).per_process)
     trainer.callback_handler.callbacks.insert(0, doctor)  # first: its health/* figures go out with the step's log
     if resume:
         main_print(f"Resuming from {Path(resume).name}")
@@ -121,20 +122,15 @@ def continued_adapter(model_args) -> str | None:
         raise UsageError(f"--model_id {model_args.model_name_or_path} is a LoRA adapter, which full fine-tuning "
                          "(--use_peft false) cannot continue: drop --use_peft false to keep training the adapter, or "
                          "pass its base model")
-    if not base or (looks_local(base) and not Path(base).expanduser().exists()):
-        raise UsageError(f"adapter {adapter} names base model {base!r}, which cannot be found: fix "
-                         "base_model_name_or_path in its adapter_config.json, or pass the base model as --model_id")
-    if adapter_base(base) is not None:
-        raise UsageError(f"adapter {adapter} names another adapter ({base}) as its base model: pass --model_id the "
-                         "real base model, or an adapter trained on one")
+    check_adapter_base(adapter, base, f"base_model_name_or_path in {adapter}",
+                       "fix it in its adapter_config.json, or pass the base model as --model_id")
     config = read_json(Path(adapter) / "adapter_config.json")
-    defaults = {f.name: f.default for f in dataclasses.fields(model_args)}  # a value that differs was given
     for flag, name, value in [("--lora_r", "lora_r", config.get("r")), ("--lora_alpha", "lora_alpha",
                               config.get("lora_alpha")), ("--lora_dropout", "lora_dropout", config.get("lora_dropout"))]:
-        given = getattr(model_args, name)
-        if given != defaults[name] and given != value:
-            raise UsageError(f"{flag} {given} contradicts adapter {adapter}, which has {flag} {value}: drop {flag} to "
-                             "continue training that adapter, or pass its base model to train a new one")
+        if given(model_args, name) and getattr(model_args, name) != value:
+            raise UsageError(f"{flag} {getattr(model_args, name)} contradicts adapter {adapter}, which has {flag} "
+                             f"{value}: drop {flag} to continue training that adapter, or pass its base model to "
+                             "train a new one")
         setattr(model_args, name, value)
     if model_args.lora_target_modules:
         raise UsageError(f"--lora_target_modules does not apply when continuing adapter {adapter} (it keeps its own "
@@ -288,23 +284,14 @@ def save_run_config(script_args, training_args, model_args, finished: bool, **ou
     only."""
     if not is_main_process():
         return
+    from eval import run_record
+
     path = Path(training_args.output_dir) / RUN_CONFIG
     config = {
         "finished": finished,
         "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "model_id": model_args.model_name_or_path,
-        "dataset_id": script_args.dataset_id,
-        "dataset_split": script_args.dataset_split,
-        "eval_dataset_id": script_args.eval_dataset_id,
-        "eval_split": script_args.eval_split if script_args.eval_dataset_id else None,
-        "system_prompt": script_args.system_prompt,
-        "prompt_column": script_args.prompt_column,
-        "solution_column": script_args.solution_column,
-        "reward_funcs": [reward.recorded_reward_spec(spec) for spec in script_args.reward_funcs],
-        "reward_weights": list(training_args.reward_weights or [1.0] * len(script_args.reward_funcs)),
-        "max_prompt_length": script_args.max_prompt_length,
-        "max_completion_length": training_args.max_completion_length,
-        "overlong_buffer": script_args.overlong_buffer,
+        **run_record(script_args, training_args),  # what eval.py inherits: eval.py's own list
         "num_generations": training_args.num_generations,
         "hardware": hardware(),
         **outcome,

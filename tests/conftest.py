@@ -3,9 +3,11 @@
 The demo (`python main.py --demo`) leaves a tiny base model, synthetic data and a GRPO LoRA adapter;
 the training, evaluation and multi-process tests all reuse those fixtures instead of touching a hub.
 """
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,69 @@ def _restore_environment():
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The shared training run
+
+GENERATION_BATCH = 8  # train_args: --batch_size 8 in one process, no accumulation
+
+
+# A user's reward file: weight 0 in the shared run, it only keeps what the policy wrote at each step, so that the
+# logged diagnostics can be recomputed from the completions themselves.
+RECORDER = '''
+import json
+from pathlib import Path
+
+
+def record(completions, trainer_state=None, **kwargs):
+    """0.0 always; appends the training completions with the step they are generated for."""
+    if trainer_state is not None:
+        with open(Path(__file__).with_name("completions.jsonl"), "a") as f:
+            texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
+            f.write(json.dumps({"step": trainer_state.global_step + 1, "completions": texts}) + "\\n")
+    return [0.0] * len(completions)
+'''
+
+
+def wandb_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("wandb") is not None
+
+
+def shared_run_args(demo_dir, output_dir, *extra):
+    """train_args without --gradient_checkpointing (left to the tool), with held-out evaluation and the recorder."""
+    from test_train import train_args
+
+    args = train_args(demo_dir, output_dir, "--save_total_limit", "5", "--logging_steps", "1",
+                      "--eval_dataset_id", demo_dir / "data" / "val.jsonl", "--eval_split", "test",
+                      "--eval_max_samples", "8", "--eval_steps", "2",
+                      "--reward_funcs", "format", "accuracy", "my_rewards.py:record", "--reward_weights", "1", "1", "0",
+                      "--report_to", "wandb" if wandb_installed() else "tensorboard", *extra)
+    at = args.index("--gradient_checkpointing")
+    del args[at:at + 2]
+    args[0] = REPO / "main.py"
+    return args
+
+
+@pytest.fixture(scope="session")
+def shared_run(demo_dir, tmp_path_factory):
+    """One 4-step run on the demo fixtures (held-out evaluation, a user's reward file given by a relative path,
+    gradient checkpointing left to the tool, W&B offline when wandb is installed) that several test files read."""
+    work = tmp_path_factory.mktemp("shared_run")
+    (work / "my_rewards.py").write_text(RECORDER)
+    out = work / "run"
+    env = {"WANDB_MODE": "offline", "WANDB_DIR": str(work)}
+    start = time.monotonic()
+    proc = run_cli(*shared_run_args(demo_dir, out), cwd=work, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    print(f"\nshared run: {time.monotonic() - start:.1f} s")
+    return SimpleRun(work, out, proc)
+
+
+class SimpleRun:
+    def __init__(self, work: Path, out: Path, proc):
+        self.work, self.out, self.proc = work, out, proc
+        self.config = json.loads((out / "run_config.json").read_text())
+        self.history = json.loads((out / "trainer_state.json").read_text())["log_history"]

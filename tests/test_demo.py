@@ -3,6 +3,9 @@ import json
 
 import pytest
 
+import main
+from helpers import one_error_line
+
 EVAL_FILES = {("greedy", "before"): "eval_base.json", ("greedy", "after"): "eval_adapter.json",
               ("sampled", "before"): "eval_base_sampled.json", ("sampled", "after"): "eval_adapter_sampled.json"}
 SUMMARY_KEY = {"format reward mean": "format_mean", "accuracy": "accuracy"}
@@ -88,3 +91,18 @@ def test_readme_shows_what_the_demo_prints(demo):
                    for key, figures in table.items() for doc, real in zip(figures, actual[key]))
 
     assert any(matches(table) for table in documented), (actual, documented)
+
+
+def test_demo_refuses_a_directory_that_is_not_a_demo(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main.main(["--demo", "--output_dir", str(tmp_path)]) == 2
+    assert "not the demo's (notes.txt)" in one_error_line(capsys)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_demo_labels_its_held_out_split_validation(tmp_path):
+    import demo
+
+    argv = demo.grpo_argv(tmp_path / "base", tmp_path / "data", tmp_path / "adapter", 1)
+    assert argv[argv.index("--eval_dataset_id") + 1].endswith("val.jsonl")
+    assert argv[argv.index("--eval_split") + 1] == "validation"

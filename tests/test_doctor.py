@@ -1,4 +1,4 @@
-"""The run doctor (callbacks.RunDoctor) and the sampled preflight: real runs of the demo's tiny model, each provoking
+"""The run doctor (doctor.RunDoctor) and the sampled preflight: real runs of the demo's tiny model, each provoking
 one failure, and the healthy demo raising none."""
 import json
 import shlex
@@ -189,6 +189,6 @@ def steps(count: int, **figures) -> list[dict]:
     ([{"eval/accuracy": 0.5}, {"eval/accuracy": 0.4}, {"eval/accuracy": 0.5}, {"eval/accuracy": 0.4}], []),
 ])
 def test_each_check_fires_on_its_own_failure_only(tmp_path, entries, expected):
-    from callbacks import RunDoctor
+    from doctor import RunDoctor
 
     assert feed(RunDoctor(tmp_path, 512, 16), entries) == expected

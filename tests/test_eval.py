@@ -85,24 +85,32 @@ def test_sampling_reports_pass_and_maj_at_k_reproducibly(demo_dir, tmp_path):
     assert summary["num_completions"] == 16 and summary["num_problems"] == 4
     assert len({s["completion"] for s in first["samples"]}) > 1  # sampled, not greedy
     assert first["samples"] == again["samples"]  # seeded
-    # Recomputed from the per-sample records: pass@k = a problem has any correct sample; maj@k = the most common
-    # extracted answer (first seen wins a tie) is correct (no answer at all: wrong).
-    groups = {}
-    for s in first["samples"]:
-        groups.setdefault(s["index"], []).append(s)
-    assert all(len(g) == 4 for g in groups.values())
-    pass_at_k = sum(any(s["accuracy"] == 1.0 for s in g) for g in groups.values()) / len(groups)
+    assert 0 <= summary["maj@4"] <= summary["pass@4"] <= 1
 
-    def majority_is_right(group):
-        votes = [s["extracted_answer"] for s in group if s["extracted_answer"] is not None]
-        if not votes:
-            return False
-        winner = max(votes, key=lambda a: (votes.count(a), -votes.index(a)))
-        return next(s["accuracy"] for s in group if s["extracted_answer"] == winner) == 1.0
 
-    maj_at_k = sum(map(majority_is_right, groups.values())) / len(groups)
-    assert summary["pass@4"] == pytest.approx(pass_at_k)
-    assert summary["maj@4"] == pytest.approx(maj_at_k)
+def sample(index, answer, accuracy):
+    return {"index": index, "extracted_answer": answer, "accuracy": accuracy, "format": 1.0, "reward": accuracy,
+            "truncated": False, "completion_tokens": 10}
+
+
+# Four problems x four samples, (extracted answer, accuracy) each, and what pass@4 and maj@4 count for each by hand.
+GROUPS = [
+    ([("2", 1.0), ("3", 0.0), ("3", 0.0), (None, 0.0)], 1, 0),  # one right: passes; "3" wins the vote, wrong
+    ([("5", 1.0), ("7", 0.0), ("5", 1.0), ("7", 0.0)], 1, 1),  # a 2-2 tie: the answer seen first ("5") wins
+    ([(None, 0.0)] * 4, 0, 0),  # no answer at all: neither
+    ([("9", 1.0), ("9", 1.0), ("1", 0.0), ("9", 1.0)], 1, 1),
+]
+
+
+def test_pass_and_maj_at_k_count_as_computed_by_hand():
+    run = {"reward_funcs": ["accuracy"], "max_completion_length": 16}
+    settings = evaluation.build_settings(evaluation.EvalArguments(
+        model_dir="m", dataset_id="d", split="test", num_samples=4, temperature=1.0), run, "m", "m")
+    samples = [sample(i, answer, accuracy) for i, (group, _, _) in enumerate(GROUPS) for answer, accuracy in group]
+    summary = evaluation.summarize(settings, samples, len(GROUPS), 0, {})
+    assert [evaluation.majority_correct(samples[4 * i:4 * i + 4]) for i in range(4)] == [g[2] for g in GROUPS]
+    assert (summary["pass@4"], summary["maj@4"]) == (0.75, 0.5)  # 3 of 4 problems pass, 2 of 4 majorities right
+    assert (summary["accuracy"], summary["correct"], summary["scored"]) == (6 / 16, 6, 16)  # 1 + 2 + 0 + 3 right
 
 
 def varied_lengths_file(demo_dir, tmp_path, n=16):

@@ -24,6 +24,7 @@ import math
 
 import pytest
 
+from helpers import peer_rows
 from reward import accuracy_reward
 
 
@@ -365,17 +366,10 @@ TABLES = {"numbers": NUMBERS, "fractions_and_sets": FRACTIONS_AND_SETS, "latex_n
           "trailing_punctuation": TRAILING_PUNCTUATION, "yujianll": YUJIANLL}
 
 
-def normalised(row: tuple) -> tuple:
-    """(solution, completion, peer, ours, why): `ours` is the peer's verdict unless the row `differs`."""
-    solution, completion, peer, *different = row
-    return (solution, completion, peer, *(different or [peer, ""]))
+ROWS, IDS = peer_rows(TABLES)
 
 
-ROWS = [(name, i, *normalised(row)) for name, rows in TABLES.items() for i, row in enumerate(rows)]
-
-
-@pytest.mark.parametrize("table, index, solution, completion, peer, ours, why", ROWS,
-                         ids=[f"{r[0]}-{r[1]}" for r in ROWS])
+@pytest.mark.parametrize("table, index, solution, completion, peer, ours, why", ROWS, ids=IDS)
 def test_math_verify_suite(table, index, solution, completion, peer, ours, why):
     assert accuracy_reward([completion], solution=[solution]) == [float(ours)]
 

@@ -18,6 +18,7 @@ The expected value is the peer's. A row where we deliberately differ gives our v
 """
 import pytest
 
+from helpers import peer_rows
 from reward import accuracy_reward
 
 
@@ -118,16 +119,10 @@ QWEN = [  # math_equal(prediction, reference): (reference, completion boxing the
 TABLES = {"trl": TRL, "open_r1": OPEN_R1, "qwen2_5_math": QWEN}
 
 
-def normalised(row: tuple) -> tuple:
-    solution, completion, peer, *different = row
-    return (solution, completion, peer, *(different or [peer, ""]))
+ROWS, IDS = peer_rows(TABLES)
 
 
-ROWS = [(name, i, *normalised(row)) for name, rows in TABLES.items() for i, row in enumerate(rows)]
-
-
-@pytest.mark.parametrize("table, index, solution, completion, peer, ours, why", ROWS,
-                         ids=[f"{r[0]}-{r[1]}" for r in ROWS])
+@pytest.mark.parametrize("table, index, solution, completion, peer, ours, why", ROWS, ids=IDS)
 def test_trainer_suites(table, index, solution, completion, peer, ours, why):
     assert accuracy_reward([completion], solution=[solution]) == [None if ours is None else float(ours)]
 

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_cli
-
+import plots
 import report
+import run_records
+from conftest import REPO, run_cli
+from helpers import one_error_line
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SYSTEM_PROMPT = "Think in <think></think>, then answer in <answer>\\boxed{}</answer>."
@@ -201,7 +203,7 @@ def test_heldout_plot_and_before_best_final(tmp_path):
     assert "`format` (0.5), `accuracy` (1)" in card
     assert "1h 02m 05s" in card and "1x NVIDIA H100 80GB" in card
     assert "base_model: Qwen/Qwen2.5-0.5B-Instruct" in card  # hub metadata only for a hub id
-    assert "--dataset_id AI-MO/NuminaMath-TIR --split test --max_completion_length 256" in card
+    assert "--dataset_id AI-MO/NuminaMath-TIR --split test\n" in card  # eval.py inherits the rest from the run
     assert "| KL |" in card and "| answer extracted (fraction) |" in card
     assert "](report/heldout.png)" in card
     from huggingface_hub import ModelCard
@@ -231,3 +233,53 @@ def test_stale_heldout_plot_is_removed(tmp_path):
     report.write_report(run)
     assert not (run / "report" / "heldout.png").exists()
     assert "heldout.png" not in (run / "README.md").read_text()
+
+
+def interrupted_run(demo_dir, tmp_path) -> Path:
+    """The demo run as if killed after checkpoint-100: run_config.json unfinished, no adapter of its own."""
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copytree(demo_dir / "adapter" / "checkpoint-100", run / "checkpoint-100")
+    config = json.loads((demo_dir / "adapter" / "run_config.json").read_text())
+    config = {k: v for k, v in config.items() if k not in run_records.RUN_OUTCOME}
+    (run / "run_config.json").write_text(json.dumps({**config, "finished": False}))
+    return run
+
+
+def test_card_of_an_interrupted_run_points_at_its_checkpoint(demo_dir, tmp_path):
+    run = interrupted_run(demo_dir, tmp_path)
+    report.write_report(run)
+    card = (run / "README.md").read_text()
+    assert "The adapter in this directory" not in card and "no final adapter yet" in card
+    assert f"model_dir = {str(run / 'checkpoint-100')!r}" in card
+    assert f"--model_dir {run / 'checkpoint-100'}" in card
+    assert "--split validation" in card or "--split test" in card
+    assert "| `eval_steps` | `20` |" in card  # a count, not 20.0
+    summary = report.end_of_run_summary(run)
+    assert f"newest checkpoint: {run / 'checkpoint-100'}" in summary
+
+
+def test_report_on_a_checkpoint_speaks_of_that_checkpoint_only(demo_dir, tmp_path):
+    run = Path(shutil.copytree(demo_dir / "adapter", tmp_path / "run", ignore=shutil.ignore_patterns("report")))
+    summary = report.end_of_run_summary(run / "checkpoint-100")
+    assert "final" not in summary and "step 180" not in summary, summary
+    assert summary.startswith("Checkpoint at step 100")
+    assert plots.run_title(run_records.load_run(run / "checkpoint-100")) == "run/checkpoint-100"
+
+
+@pytest.mark.parametrize("damage", ["run_config", "trainer_state", "readme_is_a_directory"])
+def test_report_names_a_damaged_file(damage, demo_dir, tmp_path, capsys):
+    run = Path(shutil.copytree(demo_dir / "adapter", tmp_path / "run", ignore=shutil.ignore_patterns("report")))
+    if damage == "run_config":
+        (run / "run_config.json").write_text('{"finished": tr')
+        expected = f"{run / 'run_config.json'} is damaged"
+    elif damage == "trainer_state":
+        text = (run / "trainer_state.json").read_text()
+        (run / "trainer_state.json").write_text(text[:len(text) // 2])
+        expected = f"{run / 'trainer_state.json'} is damaged"
+    else:
+        (run / "README.md").unlink()
+        (run / "README.md").mkdir()
+        expected = "is a directory"
+    assert report.main([str(run)]) == 2
+    assert expected in one_error_line(capsys)

@@ -174,3 +174,14 @@ def test_a_failed_file_can_be_fixed_and_resolved_again(tmp_path):
     """))
     [func] = resolve_reward_funcs([f"{path}:f"])
     assert func(completions=["x"]) == [0.5]
+
+
+def test_a_custom_reward_is_probed_once_per_process(tmp_path):
+    """Training, held-out evaluation, --check and each benchmark resolve the run's rewards: the user's function is
+    imported and probed (called once on a one-sample batch) only the first time."""
+    path = tmp_path / "counted.py"
+    path.write_text("CALLS = []\ndef counted(completions, **kwargs):\n    CALLS.append(len(completions))\n"
+                    "    return [0.0] * len(completions)\n")
+    first = resolve_reward_funcs([f"{path}:counted", "accuracy"])[0]
+    again = resolve_reward_funcs([f"{path}:counted"], max_completion_length=16)[0]
+    assert again is first and first.__globals__["CALLS"] == [1]
