@@ -34,6 +34,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import math_worker
+from control_reward import random_reward
 from errors import UsageError, first_line
 
 logger = logging.getLogger("reward")  # the same name when run as a script
@@ -439,7 +440,8 @@ def accuracy_reward(completions, solution, **kwargs) -> list[float | None]:
     return rewards
 
 
-REWARD_FUNCS = {"format": format_reward, "accuracy": accuracy_reward}  # ready-made functions, by registry name
+# ready-made functions, by registry name; `random` is the control run's reward (control_reward.py)
+REWARD_FUNCS = {"format": format_reward, "accuracy": accuracy_reward, "random": random_reward}
 DEFAULT_REWARDS = ["format", "accuracy"]
 
 
