@@ -24,6 +24,7 @@ from pathlib import Path
 
 from benchmarks import BENCHMARKS, local_file, prepare
 from data_utils import load_math_dataset
+from environment import quiet_library_warnings
 from errors import UsageError, error_exit
 from runs import check_writable, write_atomically
 
@@ -36,12 +37,17 @@ def tokens(text) -> tuple[str, ...]:
     return tuple(TOKEN.findall(unicodedata.normalize("NFKC", str(text or "")).lower()))
 
 
-def grams(text, n: int = NGRAM) -> set[tuple[str, ...]]:
-    """Every n-token window of the text; a text shorter than n tokens is one gram, the whole of it."""
+def grams(text, n: int = NGRAM) -> list[tuple[str, ...]]:
+    """Every n-token window of the text, in text order, each once; a text shorter than n tokens is one gram, the
+    whole of it."""
     toks = tokens(text)
     if len(toks) < n:
-        return {toks} if toks else set()
-    return {toks[i:i + n] for i in range(len(toks) - n + 1)}
+        return [toks] if toks else []
+    return list(dict.fromkeys(toks[i:i + n] for i in range(len(toks) - n + 1)))
+
+
+def an(n: int) -> str:
+    return "an" if str(n).startswith("8") or n in (11, 18) else "a"
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ def find_overlaps(train: list[str], problems: dict[str, list[str]], n: int = NGR
     found = []
     for row, text in enumerate(train):
         seen = set()
-        for gram in sorted(grams(text, n)):
+        for gram in grams(text, n):
             for name, bench_row in index.get(gram, ()):
                 if (name, bench_row) not in seen:
                     seen.add((name, bench_row))
@@ -101,10 +107,10 @@ def benchmark_problems(names: list[str] | None, benchmark_dir: str | None) -> di
 def summary_line(overlaps: list[Overlap], train_rows: int, problems: dict[str, list[str]], n: int = NGRAM) -> str:
     sizes = ", ".join(f"{name} ({len(texts)})" for name, texts in problems.items())
     if not overlaps:
-        return f"no overlap: none of {train_rows} training problems shares a {n}-gram with {sizes}"
+        return f"no overlap: none of {train_rows} training problems shares {an(n)} {n}-gram with {sizes}"
     rows = sorted({o.train_row for o in overlaps})
     hit = sorted({o.benchmark for o in overlaps})
-    return (f"{len(rows)} of {train_rows} training problems share a {n}-gram with {', '.join(hit)} "
+    return (f"{len(rows)} of {train_rows} training problems share {an(n)} {n}-gram with {', '.join(hit)} "
             f"(first: {overlaps[0].describe()})")
 
 
@@ -117,6 +123,7 @@ def write_clean(data, overlaps: list[Overlap], path: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_library_warnings()  # the data sets' loading bars: our lines say what happens
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1], formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--train", required=True, help="training data: hub id or a local .json/.jsonl/.parquet file")
     parser.add_argument("--split", default="train", help="training split (default: train)")
