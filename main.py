@@ -61,7 +61,7 @@ class ScriptArguments:
     )
     reward_funcs: list[str] = field(
         default_factory=lambda: list(reward.DEFAULT_REWARDS),
-        metadata={"help": "Rewards: names (format, accuracy, overlong), a file function (my_rewards.py:brevity) or "
+        metadata={"help": "Rewards: names (format, accuracy, overlong, random: the control run), a file function (my_rewards.py:brevity) or "
                   "an import path (my_pkg.rewards.brevity); weighted by --reward_weights."},
     )
     overlong_buffer: int | None = field(
