@@ -61,8 +61,8 @@ class ScriptArguments:
     )
     reward_funcs: list[str] = field(
         default_factory=lambda: list(reward.DEFAULT_REWARDS),
-        metadata={"help": "Rewards: names (format, accuracy, overlong, random: the control run), a file function (my_rewards.py:brevity) or "
-                  "an import path (my_pkg.rewards.brevity); weighted by --reward_weights."},
+        metadata={"help": "Rewards: names (format, accuracy, overlong, random: the control run), a file function "
+                  "(my_rewards.py:brevity) or an import path (my_pkg.rewards.brevity); weighted by --reward_weights."},
     )
     overlong_buffer: int | None = field(
         default=None, metadata={"help": "Tokens before --max_completion_length where the 'overlong' reward starts "
