@@ -403,7 +403,8 @@ def make_report(prepared: list[Prepared], modes: list[str], runs: dict, style: s
                for n in names for m in modes} if seeds else {}
     notes += [f"seeds, {n} {LABELS[m]} {metrics(k)[0][1]}: {spread.describe()}" for (n, m), spread in spreads.items()]
     wall = {n: sum(r.summary["wall_time_s"] for m in modes for r in runs[n, m]) for n in names}
-    notes.append("wall time: " + ", ".join(f"{n} {wall[n]:.1f}s" for n in names))
+    notes.append("wall time (the first benchmark includes loading each model): " +
+                 ", ".join(f"{n} {wall[n]:.1f}s" for n in names))
     notes.append("results: " + ", ".join(r.output_file for n in names for m in modes for r in runs[n, m]))
     markdown = table.markdown_table(rows) + "\n" + "".join(f"- {note}\n" for note in notes)
 

@@ -676,6 +676,9 @@ def print_summary(summary: dict, output_file: str) -> None:
     print(f"time: {summary['wall_time_s']}s, {summary['tokens_per_second']} generated tokens/s")
     keys = ["format_mean", "reward_mean", "truncated_fraction", "completion_tokens_mean", f"pass@{k}", f"maj@{k}"]
     print("  ".join(f"{key}: {summary[key]:.4f}" for key in keys if summary.get(key) is not None))
+    if summary.get(f"pass@{k}_interval"):
+        found = summary[f"pass@{k}_interval"]
+        print(f"pass@{k} 95% interval: [{found['low']:.4f}, {found['high']:.4f}] (bootstrap over problems)")
     accuracy = "n/a (no parseable reference)" if summary["accuracy"] is None else f"{summary['accuracy']:.4f}"
     print(f"accuracy: {accuracy} ({summary['correct']:g}/{summary['scored']}){interval_text(summary)}")
 
