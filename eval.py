@@ -434,12 +434,16 @@ def reward_functions(settings: EvalSettings) -> dict:
 
 
 def score(rows: list[dict], completions: list[str], completion_ids: list[list[int]], settings: EvalSettings,
-          funcs: dict) -> list[dict]:
+          funcs: dict) -> tuple[list[dict], list[str | None]]:
     """Each reward on each completion, called exactly as GRPOTrainer calls it (conversational completions, data set
-    columns as keyword arguments); `reward` is the weighted sum of the run's rewards, None rewards skipped."""
+    columns, `log_extra` and `log_metric` as keyword arguments); `reward` is the weighted sum of the run's rewards,
+    None rewards skipped. Also returns the extracted answers, as accuracy_reward logs them (read once, not twice)."""
+    extras = {}
     kwargs = {"prompts": [r["prompt"] for r in rows], "solution": [r["solution"] for r in rows],
               "completions": [[{"role": "assistant", "content": c}] for c in completions],
-              "completion_ids": completion_ids, "trainer_state": None}
+              "completion_ids": completion_ids, "trainer_state": None,
+              "log_extra": lambda column, values: extras.setdefault(column, list(values)),
+              "log_metric": lambda name, value: None}
     scores = {name: func(**kwargs) for name, func in funcs.items()}
     run_rewards = list(funcs)[:len(settings.reward_funcs)]
     results = []
@@ -447,18 +451,21 @@ def score(rows: list[dict], completions: list[str], completion_ids: list[list[in
         total = [w * scores[name][n] for name, w in zip(run_rewards, settings.reward_weights)
                  if scores[name][n] is not None]
         results.append({"reward": sum(total) if total else None, **{name: scores[name][n] for name in funcs}})
-    return results
+    logged = extras.get("extracted_answer")  # "" stands for no answer (extract_answer never gives an empty one)
+    answers = [a or None for a in logged] if logged is not None and len(logged) == len(rows) else \
+        [reward.extract_answer(c) for c in completions]
+    return results, answers
 
 
 def make_records(batch, ids, tokenizer, config, settings: EvalSettings, funcs: dict) -> list[dict]:
     """One output record per completion: what was asked, what came back, and how reward.py scored it."""
     texts = tokenizer.batch_decode(ids, skip_special_tokens=True)  # as GRPOTrainer decodes
-    scores = score([row for row, _ in batch], texts, ids, settings, funcs)
+    scores, answers = score([row for row, _ in batch], texts, ids, settings, funcs)
     return [{"index": row["index"], "sample": j, "prompt": row["prompt"], "completion": text,
-             "solution": row["solution"], "extracted_answer": reward.extract_answer(text), **scored,
+             "solution": row["solution"], "extracted_answer": answer, **scored,
              "completion_tokens": len(x),  # EOS included, as in GRPOTrainer's completion length
              "truncated": len(x) >= settings.max_completion_length and x[-1] not in config.eos_token_id}
-            for (row, j), text, x, scored in zip(batch, texts, ids, scores)]
+            for (row, j), text, x, scored, answer in zip(batch, texts, ids, scores, answers)]
 
 
 def make_batches(rows: list[dict], settings: EvalSettings) -> list[list[tuple[dict, int]]]:
