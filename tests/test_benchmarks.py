@@ -334,9 +334,9 @@ def test_local_copies_of_a_problem_file_read_back_as_each_benchmark(demo_dir, tm
 HUB_ROWS = {  # (row as the hub data set holds it, the problem, the gold answer eval.py must grade against)
     "gsm8k": [({"question": "Janet has 3 apples and buys 4. How many now?", "answer": "3 + 4 = <<3+4=7>>7\n#### 7"},
                "Janet has 3 apples and buys 4. How many now?", r"\boxed{7}")],
-    "math500": [({"problem": "Solve for $x$: $3x = 14$.", "solution": "Divide by 3: $x = \\boxed{\\dfrac{14}{3}}$.",
-                  "answer": "\\frac{14}{3}", "subject": "Algebra", "level": 2, "unique_id": "test/algebra/1.json"},
-                 "Solve for $x$: $3x = 14$.", r"\boxed{\frac{14}{3}}")],
+    "math500": [({"problem": "Solve for $x$: $2x = 9$.", "solution": "Divide by 2: $x = \\boxed{4.5}$.",
+                  "answer": "\\frac{9}{2}", "subject": "Algebra", "level": 2, "unique_id": "test/algebra/1.json"},
+                 "Solve for $x$: $2x = 9$.", r"\boxed{\frac{9}{2}}")],  # the answer column, not the solution's box
     "aime24": [({"id": 60, "problem": "Find the remainder when 2024 is divided by 1000.",
                  "solution": "The remainder is $\\boxed{24}$.", "answer": "024", "url": "https://aops.com", "year": 2024},
                 "Find the remainder when 2024 is divided by 1000.", r"\boxed{024}")],
