@@ -377,7 +377,7 @@ def make_report(prepared: list[Prepared], modes: list[str], runs: dict, style: s
     figures = table.compute(names, modes, {key: [r.scores for r in group] for key, group in runs.items()}, k)
     problems = {n: runs[n, modes[-1]][0].summary["num_problems"] for n in names}
     rows = table.table_rows(names, modes, figures, problems, k)
-    method = stats.method(k)
+    method = stats.method(k, seeds=max(1, len(seeds)))
 
     sampling = "greedy" if first["temperature"] == 0 else \
         f"{k} samples per problem, temperature {first['temperature']}, top_p {first['top_p']}"

@@ -719,9 +719,10 @@ def evaluate_seeds(args: EvalArguments) -> int:
     scores = [stats.score_matrix(r["samples"]) for r in runs.values()]
     shared = sorted(set.intersection(*(set(s) for s in scores)))
     pooled = stats.accuracy_interval([[v for s in scores for v in s[i]] for i in shared]) if shared else None
-    summary = {"seeds": list(runs), "accuracy": spread.to_json(), "result_files": [seed_file(output_file, s) for s in runs],
-               "pooled_accuracy_interval": pooled and pooled.to_json(), "interval_method": stats.method(
-                   args.num_samples * len(runs))}
+    summary = {"seeds": list(runs), "accuracy": spread.to_json(),
+               "result_files": [seed_file(output_file, s) for s in runs],
+               "pooled_accuracy_interval": pooled and pooled.to_json(),
+               "interval_method": stats.method(args.num_samples, seeds=len(runs))}
     write_atomically(Path(seed_file(output_file, "s")), json.dumps(summary, indent=1))
     print(f"\naccuracy over seeds: {spread.describe()}")
     if pooled:

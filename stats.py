@@ -53,9 +53,10 @@ class Interval:
         return {"estimate": self.estimate, "low": self.low, "high": self.high, "problems": self.problems}
 
 
-def method(k: int = 1, resamples: int = RESAMPLES, seed: int = SEED, level: float = LEVEL) -> dict:
-    """The interval method as the table's note and the JSON state it."""
-    over = "problems" if k == 1 else f"problems, then the {k} samples within each drawn problem"
+def method(k: int = 1, resamples: int = RESAMPLES, seed: int = SEED, level: float = LEVEL, seeds: int = 1) -> dict:
+    """The interval method as the table's note and the JSON state it (`seeds`: sampling seeds pooled per problem)."""
+    pooled = f" ({k} per seed x {seeds} seeds)" if seeds > 1 else ""
+    over = "problems" if k * seeds == 1 else f"problems, then the {k * seeds} samples{pooled} within each drawn problem"
     return {"method": f"percentile bootstrap over {over}; a change resamples the same problems for both models "
                       "(paired); an average resamples each benchmark separately (stratified)",
             "level": level, "resamples": resamples, "seed": seed}

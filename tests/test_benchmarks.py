@@ -415,3 +415,25 @@ def test_seeds_change_sampled_completions_and_not_greedy_ones(demo_dir, tmp_path
     assert spread["accuracy"]["mean"] == pytest.approx(sum(per_seed.values()) / 2)
     assert spread["accuracy"]["range"] == pytest.approx(abs(per_seed["0"] - per_seed["1"]))
     assert "accuracy over seeds: mean" in stdout and "over seeds 0 1" in stdout
+
+
+def test_benchmarks_with_seeds_pool_them_and_report_each(compared, demo_dir):
+    work, _, _, _ = compared
+    code, stdout, _ = run_main(["--model_dir", str(demo_dir / "adapter"), "--benchmarks", "gsm8k", "math500",
+                                "--benchmark_dir", str(work / "data"), "--compare_baseline", "--max_samples",
+                                str(EVALUATED), "--num_samples", "2", "--temperature", "1.0", "--seeds", "0", "1",
+                                *FAST], work)
+    assert code == 0
+    stem = work / "results" / "adapter__think__k2__seeds0-1__gsm8k-math500__benchmarks"
+    report, markdown = json.loads(Path(f"{stem}.json").read_text()), Path(f"{stem}.md").read_text()
+    assert report["settings"]["seeds"] == [0, 1]
+    entry = report["benchmarks"][0]["results"]["adapter"]
+    per_seed = [json.loads((work / f).read_text())["summary"] for f in entry["result_files"]]
+    assert [s["seed"] for s in per_seed] == [0, 1]
+    assert entry["seeds"]["per_seed"] == {"0": per_seed[0]["accuracy"], "1": per_seed[1]["accuracy"]}
+    # the cell pools both seeds' samples: their mean, with the interval over problems and all 4 samples each
+    pooled = (per_seed[0]["accuracy"] + per_seed[1]["accuracy"]) / 2
+    assert entry["accuracy_interval"]["estimate"] == pytest.approx(pooled)
+    assert table_cells(markdown)[0][3].startswith(f"{100 * pooled:.1f} [")
+    assert "- seeds, gsm8k adapter avg@2: mean " in markdown and "over seeds 0 1 (" in markdown
+    assert "the 4 samples (2 per seed x 2 seeds) within each drawn problem" in report["intervals"]["method"]
