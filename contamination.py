@@ -124,7 +124,8 @@ def write_clean(data, overlaps: list[Overlap], path: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     quiet_library_warnings()  # the data sets' loading bars: our lines say what happens
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1], formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1],
+                                     formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--train", required=True, help="training data: hub id or a local .json/.jsonl/.parquet file")
     parser.add_argument("--split", default="train", help="training split (default: train)")
     parser.add_argument("--config", default=None, help="hub configuration of --train, if any")

@@ -155,14 +155,16 @@ def test_every_table_cell_is_the_per_benchmark_result_with_its_interval(compared
         assert row[1] == str(adapter["num_problems"]) == str(EVALUATED)
         for cell, summary, label in [(row[2], base, "base"), (row[3], adapter, "adapter")]:
             interval = entry["results"][label]["accuracy_interval"]
-            assert cell == f"{100 * summary['accuracy']:.1f} [{100 * interval['low']:.1f}, {100 * interval['high']:.1f}]"
+            low, high = 100 * interval["low"], 100 * interval["high"]
+            assert cell == f"{100 * summary['accuracy']:.1f} [{low:.1f}, {high:.1f}]"
             assert interval["low"] <= summary["accuracy"] <= interval["high"]
         change = entry["change"]["accuracy"]
         assert change["estimate"] == pytest.approx(adapter["accuracy"] - base["accuracy"])
         assert row[4].startswith(f"{100 * change['estimate']:+.1f} [{100 * change['low']:+.1f}, "
                                  f"{100 * change['high']:+.1f}], ")
         assert row[4].endswith(f"on {EVALUATED} problems")  # 2 problems: far too few to tell a change from noise
-        assert entry["wall_time_s"] == pytest.approx(sum(entry["results"][m]["wall_time_s"] for m in ("base", "adapter")))
+        assert entry["wall_time_s"] == pytest.approx(sum(entry["results"][m]["wall_time_s"] for m in ("base",
+                                                                                                  "adapter")))
         accuracy[row[0]] = base["accuracy"], adapter["accuracy"]
     base_mean = sum(b for b, _ in accuracy.values()) / len(accuracy)
     adapter_mean = sum(a for _, a in accuracy.values()) / len(accuracy)
@@ -338,7 +340,8 @@ HUB_ROWS = {  # (row as the hub data set holds it, the problem, the gold answer 
                   "answer": "\\frac{9}{2}", "subject": "Algebra", "level": 2, "unique_id": "test/algebra/1.json"},
                  "Solve for $x$: $2x = 9$.", r"\boxed{\frac{9}{2}}")],  # the answer column, not the solution's box
     "aime24": [({"id": 60, "problem": "Find the remainder when 2024 is divided by 1000.",
-                 "solution": "The remainder is $\\boxed{24}$.", "answer": "024", "url": "https://aops.com", "year": 2024},
+                 "solution": "The remainder is $\\boxed{24}$.", "answer": "024", "url": "https://aops.com",
+                 "year": 2024},
                 "Find the remainder when 2024 is divided by 1000.", r"\boxed{024}")],
     "amc23": [({"id": 0, "question": "How many miles from City $A$ will they meet?", "answer": 27.0,
                 "url": "https://aops.com"}, "How many miles from City $A$ will they meet?", r"\boxed{27.0}")],

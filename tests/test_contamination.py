@@ -98,4 +98,5 @@ def test_check_warns_when_the_training_data_holds_a_benchmark_problem(demo_dir, 
 
     assert main.main([*argv[:-3], "--benchmark_dir", str(bench)]) == 2  # without --check: refused in one line
     err = capsys.readouterr().err
-    assert err.startswith("error: --benchmarks / --benchmark_dir only apply with --check") and len(err.splitlines()) == 1
+    assert err.startswith("error: --benchmarks / --benchmark_dir only apply with --check")
+    assert len(err.splitlines()) == 1
