@@ -422,12 +422,12 @@ def test_seeds_change_sampled_completions_and_not_greedy_ones(demo_dir, tmp_path
 
 def test_benchmarks_with_seeds_pool_them_and_report_each(compared, demo_dir):
     work, _, _, _ = compared
-    code, stdout, _ = run_main(["--model_dir", str(demo_dir / "adapter"), "--benchmarks", "gsm8k", "math500",
+    code, stdout, _ = run_main(["--model_dir", str(demo_dir / "adapter"), "--benchmarks", "gsm8k",
                                 "--benchmark_dir", str(work / "data"), "--compare_baseline", "--max_samples",
                                 str(EVALUATED), "--num_samples", "2", "--temperature", "1.0", "--seeds", "0", "1",
                                 *FAST], work)
     assert code == 0
-    stem = work / "results" / "adapter__think__k2__seeds0-1__gsm8k-math500__benchmarks"
+    stem = work / "results" / "adapter__think__k2__seeds0-1__gsm8k__benchmarks"
     report, markdown = json.loads(Path(f"{stem}.json").read_text()), Path(f"{stem}.md").read_text()
     assert report["settings"]["seeds"] == [0, 1]
     entry = report["benchmarks"][0]["results"]["adapter"]
