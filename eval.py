@@ -45,7 +45,7 @@ from errors import UsageError, error_exit, first_line
 from models import adapter_base, kv_cache, load_chat_tokenizer, load_for_generation, looks_local
 from runs import absolute, check_writable, read_json, read_run_config, write_atomically
 
-TIMING_KEYS = ("wall_time_s", "generation_time_s", "tokens_per_second")  # the only summary fields a rerun changes
+TIMING_KEYS = ("wall_time_s", "generation_time_s", "generation_cpu_s", "tokens_per_second")  # the only summary fields a rerun changes
 
 
 @dataclass
@@ -625,7 +625,7 @@ def evaluate(args: EvalArguments, models: dict | None = None) -> dict:
     if done:
         print(f"resuming from {partial}: {len(done)} of {total} completions already done")
 
-    new_tokens, gen_time = 0, 0.0  # this invocation's generation loop, model loading and warm-up excluded
+    new_tokens, gen_time, gen_cpu = 0, 0.0, 0.0  # this invocation's generation loop, loading and warm-up excluded
     if todo:
         run_batch, config = cached_generator(settings, tokenizer, models)
         if torch.cuda.is_available():  # CUDA's first call pays kernel selection: keep it out of the timed figure
@@ -643,7 +643,7 @@ def evaluate(args: EvalArguments, models: dict | None = None) -> dict:
             done.update({(rec["index"], rec["sample"]): rec for rec in records})
             bar.update(len(records))
 
-        t0 = time.time()
+        t0, cpu0 = time.time(), time.process_time()  # CPU time: the loop's cost (scoring thread included), not load
         with open(partial, "a") as out, ThreadPoolExecutor(max_workers=1) as scorer:
             pending = None
             for b, batch in todo:
@@ -656,12 +656,13 @@ def evaluate(args: EvalArguments, models: dict | None = None) -> dict:
                 bar.set_postfix(tok_s=f"{new_tokens / (time.time() - t0):.0f}")
             # The pipeline's throughput: scoring overlaps generation except for the last batch's, which is in
             # wall_time_s.
-            gen_time = time.time() - t0
+            gen_time, gen_cpu = time.time() - t0, time.process_time() - cpu0
             pending.result()
         bar.close()
 
     samples = [done[key] for key in sorted(done)]
     timing = {"wall_time_s": round(time.time() - start, 2), "generation_time_s": round(gen_time, 2),
+              "generation_cpu_s": round(gen_cpu, 3),
               "tokens_per_second": round(new_tokens / gen_time, 1) if gen_time else None}
     result = {"summary": summarize(settings, samples, len(rows), skipped, timing), "samples": samples}
     write_atomically(Path(output_file), json.dumps(result, indent=1))
