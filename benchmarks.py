@@ -504,8 +504,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", help="a .jsonl file with 'problem' and 'solution' (answer in \\boxed{}) columns")
     parser.add_argument("out_dir")
     parser.add_argument("--rows", type=int, default=None, help="the first N problems only")
-    args = parser.parse_args(argv)
+
+    def refuse(message):  # one line, not argparse's usage block
+        raise UsageError(f"{message} (see python benchmarks.py --help)")
+
+    parser.error = refuse
     try:
+        args = parser.parse_args(argv)
         if args.rows is not None and args.rows < 1:
             raise UsageError(f"--rows {args.rows} must be at least 1 (the first N problems), or left out for all")
         check_writable(Path(args.out_dir), "out_dir", directory=True)

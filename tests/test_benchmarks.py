@@ -381,6 +381,7 @@ def test_a_benchmark_source_without_the_presets_column_is_one_line():
 @pytest.mark.parametrize("argv, says", [
     (["--rows", "-5"], "--rows -5"),
     (["--rows", "0"], "--rows 0"),
+    (["--rows", "five"], "--rows: invalid int value"),
 ])
 def test_local_copies_refuse_a_count_below_one_and_a_file_as_folder(demo_dir, tmp_path, capsys, argv, says):
     source = str(demo_dir / "data" / "test.jsonl")
