@@ -27,7 +27,7 @@ from pathlib import Path
 import benchmark_table as table
 import reward
 import stats
-from benchmark_table import LABELS, metrics
+from benchmark_table import LABELS
 from data_utils import load_math_dataset
 from errors import UsageError, error_exit
 from models import looks_local
@@ -351,96 +351,13 @@ def run_benchmarks(args, evaluate) -> int:
         runs.setdefault((p.benchmark.name, mode), []).append(
             Run(seed, output_file, result["summary"], stats.score_matrix(result["samples"])))
 
-    report = make_report(prepared, modes, runs, style)
+    report = table.make_report(prepared, modes, runs, style, PROMPT_STYLES[style], ANSWER_RULE)
     stem = RESULTS / table_stem(args, slug, tag)
     write_json(Path(f"{stem}__benchmarks.json"), report)
     write_atomically(Path(f"{stem}__benchmarks.md"), report["markdown"])
     print(report["markdown"], end="")
     print(f"table: {stem}__benchmarks.md (summary: {stem}__benchmarks.json)")
     return 0
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# The report: the table (benchmark_table.py: figures in percent with 95% intervals, the change in points), the
-# settings and sources under it, and the same as JSON.
-
-def mean(values) -> float | None:
-    values = [v for v in values if v is not None]
-    return sum(values) / len(values) if values else None
-
-
-def make_report(prepared: list[Prepared], modes: list[str], runs: dict, style: str) -> dict:
-    first = runs[prepared[0].benchmark.name, modes[-1]][0].summary
-    k = first["num_samples"]
-    names = [p.benchmark.name for p in prepared]
-    seeds = [r.seed for r in runs[names[0], modes[-1]] if r.seed is not None]
-    figures = table.compute(names, modes, {key: [r.scores for r in group] for key, group in runs.items()}, k)
-    problems = {n: runs[n, modes[-1]][0].summary["num_problems"] for n in names}
-    rows = table.table_rows(names, modes, figures, problems, k)
-    method = stats.method(k, seeds=max(1, len(seeds)))
-
-    sampling = "greedy" if first["temperature"] == 0 else \
-        f"{k} samples per problem, temperature {first['temperature']}, top_p {first['top_p']}"
-    model = {"adapter": f"adapter {first['adapter']} on {first['base_model']}", "model": first["base_model"],
-             "baseline": f"{first['base_model']}, the base model of adapter {first['model_dir']}"}[modes[-1]]
-    seeding = f"seeds {' '.join(map(str, seeds))} (pooled per problem)" if seeds else f"seed {first['seed']}"
-    notes = [f"prompt style: {style}: {PROMPT_STYLES[style]}; system prompt: {first['system_prompt']!r}",
-             f"answer: {ANSWER_RULE}; figures in percent, change in points, average = mean over benchmarks",
-             f"intervals: {100 * method['level']:.0f}% {method['method']}; {method['resamples']} resamples, bootstrap "
-             f"seed {method['seed']}; a change whose interval holds 0 is not distinguishable from no change",
-             f"model: {model}",
-             f"decoding: {sampling}, max_completion_length {first['max_completion_length']}, "
-             f"max_prompt_length {first['max_prompt_length'] or 'none (all prompts kept)'}, {seeding}"]
-    for p in prepared:
-        s = p.source
-        where = s.get("file") or f"{s['hub_id']} ({s['config'] or 'default'}, {s['split']})"
-        summary = runs[p.benchmark.name, modes[-1]][0].summary
-        issues = [f"{summary[key]} {what}" for key, what in [("unscored_references", "problems without a readable "
-                  "gold answer, not scored"), ("skipped_prompts", "prompts skipped as too long")] if summary[key]]
-        notes.append(f"{p.benchmark.name}: {where}, problem column {s['problem_column']!r}, gold answer from "
-                     f"{s['answer_column']!r} ({s['convention']})" + (f"; {', '.join(issues)}" if issues else ""))
-    spreads = {(n, m): stats.seed_spread({r.seed: r.summary["accuracy"] for r in runs[n, m]})
-               for n in names for m in modes} if seeds else {}
-    notes += [f"seeds, {n} {LABELS[m]} {metrics(k)[0][1]}: {spread.describe()}" for (n, m), spread in spreads.items()]
-    wall = {n: sum(r.summary["wall_time_s"] for m in modes for r in runs[n, m]) for n in names}
-    notes.append("wall time (the first benchmark includes loading each model): " +
-                 ", ".join(f"{n} {wall[n]:.1f}s" for n in names))
-    notes.append("results: " + ", ".join(r.output_file for n in names for m in modes for r in runs[n, m]))
-    markdown = table.markdown_table(rows) + "\n" + "".join(f"- {note}\n" for note in notes)
-
-    def model_entry(n: str, m: str) -> dict:
-        group = runs[n, m]
-        entry = {"result_files": [r.output_file for r in group],
-                 "wall_time_s": round(sum(r.summary["wall_time_s"] for r in group), 2)}
-        for key, _ in metrics(k):
-            entry[key] = mean(r.summary.get(key) for r in group)
-            entry[f"{key}_interval"] = table.as_json(figures.cells[n, m, key])
-        for key in ("unscored_references", "skipped_prompts"):
-            entry[key] = group[0].summary[key]
-        if seeds:
-            entry["seeds"] = spreads[n, m].to_json()
-        return entry
-
-    return {
-        "prompt_style": style,
-        "system_prompt": first["system_prompt"],
-        "models": [LABELS[m] for m in modes],
-        "settings": {key: first[key] for key in ("model_dir", "adapter", "base_model", "num_samples", "temperature",
-                                                  "top_p", "max_completion_length", "max_prompt_length")}
-        | ({"seeds": seeds} if seeds else {"seed": first["seed"]}),
-        "intervals": method,
-        "benchmarks": [{"name": n, "source": p.source, "data_file": str(p.path), "problems": problems[n],
-                        "wall_time_s": round(wall[n], 2),
-                        "results": {LABELS[m]: model_entry(n, m) for m in modes},
-                        **({"change": {key: table.as_json(figures.changes[n, key]) for key, _ in metrics(k)}}
-                           if len(modes) == 2 else {})}
-                       for n, p in zip(names, prepared)],
-        "average": {LABELS[m]: {key: table.as_json(figures.cells["average", m, key]) for key, _ in metrics(k)}
-                    for m in modes} | ({"change": {key: table.as_json(figures.changes["average", key])
-                                                   for key, _ in metrics(k)}} if len(modes) == 2 else {}),
-        "table": rows,
-        "markdown": markdown,
-    }
 
 
 # ----------------------------------------------------------------------------------------------------------------------
