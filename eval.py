@@ -653,7 +653,7 @@ def evaluate(args: EvalArguments, models: dict | None = None) -> dict:
                 if pending is not None:
                     pending.result()  # re-raises a scoring error here
                 pending = scorer.submit(save, batch, ids)
-                bar.set_postfix(tok_s=f"{new_tokens / (time.time() - t0):.0f}")
+                bar.set_postfix(tok_s=f"{new_tokens / (time.time() - t0):.0f}", refresh=False)  # drawn with update
             # The pipeline's throughput: scoring overlaps generation except for the last batch's, which is in
             # wall_time_s.
             gen_time, gen_cpu = time.time() - t0, time.process_time() - cpu0
