@@ -24,12 +24,15 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import benchmark_table as table
 import reward
+import stats
+from benchmark_table import LABELS
 from cli import given, one_line_errors
 from data_utils import load_math_dataset
 from errors import UsageError, error_exit
 from models import looks_local
-from runs import model_slug, write_atomically, write_json
+from runs import check_writable, model_slug, write_atomically, write_json
 
 RESULTS = Path("results")
 BOXED_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -128,7 +131,26 @@ def flag(name: str) -> str:
     return f"--{name}"
 
 
+def check_seeds(args) -> None:
+    """--seeds repeats a sampled evaluation; greedy decoding gives the same completions whatever the seed."""
+    if not args.seeds:
+        return
+    temperature = args.temperature if args.temperature is not None else (0.0 if args.num_samples == 1 else 1.0)
+    if temperature == 0:
+        raise UsageError("--seeds does not apply to greedy decoding (the default with --num_samples 1: every seed "
+                         "gives the same completions): sample with --temperature 0.7 (or --num_samples 8), or drop "
+                         "--seeds")
+    if given(args, "seed"):
+        raise UsageError("--seed and --seeds both given: drop --seed (each of --seeds is used in turn)")
+    if len(set(args.seeds)) < len(args.seeds):
+        raise UsageError(f"--seeds {' '.join(map(str, args.seeds))} repeats a seed: give each seed once")
+    if args.write_pass_rates or args.write_filtered:
+        raise UsageError("--write_pass_rates / --write_filtered read one evaluation: drop --seeds (use --num_samples "
+                         "for more samples per problem)")
+
+
 def check_options(args) -> None:
+    check_seeds(args)
     if args.benchmarks:
         missing = args.model_dir and looks_local(args.model_dir) and not Path(args.model_dir).expanduser().exists()
         if not args.model_dir or missing:
@@ -223,17 +245,22 @@ def prepare(bench: Benchmark, benchmark_dir: str | None) -> Prepared:
         raise UsageError(f"could not download benchmark {bench.name} ({bench.hub_id}; offline or unreachable hub): "
                          "pass local copies with --benchmark_dir DIR holding DIR/<name>/test.jsonl (e.g. a checkout "
                          "of Qwen2.5-Math's evaluation/data), or go online") from None
-    missing = [c for c in (columns.problem, columns.answer) if c not in data.column_names]
-    if missing:
-        raise UsageError(f"{bench.name}: {dataset_id} has no column(s) {', '.join(missing)} (it has: "
-                         f"{', '.join(data.column_names)}); the {bench.name} preset reads {columns.problem!r} and "
-                         f"{columns.answer!r}")
-    rows = [{"problem": "" if row[columns.problem] is None else str(row[columns.problem]),
-             "solution": gold_answer(row[columns.answer], columns.convention)} for row in data]
+    rows = preset_rows(data, columns, f"{bench.name}: {dataset_id}")
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]  # other data, other file: a result never mixes the two
     source |= {"problem_column": columns.problem, "answer_column": columns.answer, "convention": columns.convention}
     return Prepared(bench, source, RESULTS / "benchmark_data" / f"{bench.name}-{digest}.jsonl", text, len(rows))
+
+
+def preset_rows(data, columns: Columns, where: str) -> list[dict]:
+    """A benchmark's rows (a datasets.Dataset in the source's own columns) as eval.py reads them: the problem and
+    the gold answer as `\\boxed{answer}` (None when the cell has none). A missing column is one error line."""
+    missing = [c for c in (columns.problem, columns.answer) if c not in data.column_names]
+    if missing:
+        raise UsageError(f"{where} has no column(s) {', '.join(missing)} (it has: {', '.join(data.column_names)}); "
+                         f"the preset reads {columns.problem!r} and {columns.answer!r}")
+    return [{"problem": "" if row[columns.problem] is None else str(row[columns.problem]),
+             "solution": gold_answer(row[columns.answer], columns.convention)} for row in data]
 
 
 def model_modes(args) -> list[str]:
@@ -243,9 +270,29 @@ def model_modes(args) -> list[str]:
     return ["baseline" if args.baseline else "adapter" if is_adapter(args.model_dir) else "model"]
 
 
+@dataclass
+class Run:
+    """One evaluation: a benchmark, a model, a seed (None: the single --seed)."""
+
+    seed: int | None
+    output_file: str
+    summary: dict
+    scores: dict  # problem index -> its samples' accuracy (stats.score_matrix)
+
+
+def table_stem(args, slug: str, tag: str) -> str:
+    """results/<model>__<style>[__k<k>][__seeds..][__<benchmarks>]: a run on a subset of the presets names them, so
+    it never replaces the table of another set."""
+    chosen = list(dict.fromkeys(args.benchmarks))
+    subset = "" if set(chosen) == set(BENCHMARKS) else "__" + "-".join(chosen)
+    seeds = f"__seeds{'-'.join(map(str, args.seeds))}" if args.seeds else ""
+    return f"{slug}__{tag}{seeds}{subset}"
+
+
 def run_benchmarks(args, evaluate) -> int:
     """Evaluate every benchmark with `evaluate` (eval.py's), write the table files, print the table. Returns the exit
-    code."""
+    code. Models are evaluated one after the other (every benchmark with the base model, then with the adapter), so
+    each is loaded once."""
     for name in args.benchmarks:
         if name not in BENCHMARKS:
             raise UsageError(f"unknown benchmark {name!r}: choose from {', '.join(BENCHMARKS)}")
@@ -264,139 +311,42 @@ def run_benchmarks(args, evaluate) -> int:
 
     # Greedy and sampled runs are both kept: the sample count is in the names (other changes are refused, not mixed).
     tag = f"{style}__k{args.num_samples}" if args.num_samples > 1 else style
-    modes, name = model_modes(args), f"{model_slug(args.model_dir)}__{tag}"
-    runs = {}
-    for n, p in enumerate(prepared, 1):
-        for mode in modes:
-            output_file = str(RESULTS / f"{model_slug(args.model_dir)}__{mode}__{p.benchmark.name}__{tag}.json")
-            print(f"[{n}/{len(prepared)}] {p.benchmark.name}, {LABELS[mode]}: {p.num_rows} problems from "
-                  f"{p.source.get('hub_id') or p.source['file']} -> {output_file}")
-            run_args = replace(styled, benchmarks=None, benchmark_dir=None, compare_baseline=False,
-                               dataset_id=str(p.path), dataset_config=None, split="test", prompt_column="problem",
-                               solution_column="solution", output_file=output_file, baseline=mode == "baseline",
-                               max_prompt_length=0 if args.max_prompt_length is None else args.max_prompt_length)
-            try:
-                summary = evaluate(run_args)["summary"]
-            except UsageError as err:  # eval.py's advice to choose another --output_file does not apply here
-                differs = re.search(r"settings \(([^)]*)\)", str(err))
-                if output_file not in str(err) or not differs:
-                    raise
-                raise UsageError(f"{output_file} (or its .partial.jsonl) holds results made with other settings "
-                                 f"({differs.group(1)}): pass --overwrite to replace them, or move them out of "
-                                 "results/ to keep them") from None
-            except KeyboardInterrupt:
-                print(f"interrupted: finished batches are kept in {output_file}.partial.jsonl and finished "
-                      "benchmarks in their result files; re-run the same command to resume", file=sys.stderr)
-                return 130
-            runs[p.benchmark.name, mode] = (output_file, summary)
+    modes, slug = model_modes(args), model_slug(args.model_dir)
+    order = [(mode, p, seed) for mode in modes for p in prepared for seed in (args.seeds or [None])]
+    runs, models = {}, {}  # models: the loaded model, kept across benchmarks (eval.py's evaluate)
+    for n, (mode, p, seed) in enumerate(order, 1):
+        seeded = "" if seed is None else f"__seed{seed}"
+        output_file = str(RESULTS / f"{slug}__{mode}__{p.benchmark.name}__{tag}{seeded}.json")
+        print(f"[{n}/{len(order)}] {p.benchmark.name}, {LABELS[mode]}{'' if seed is None else f', seed {seed}'}: "
+              f"{p.num_rows} problems from {p.source.get('hub_id') or p.source['file']} -> {output_file}")
+        run_args = replace(styled, benchmarks=None, benchmark_dir=None, compare_baseline=False, seeds=None,
+                           seed=args.seed if seed is None else seed,
+                           dataset_id=str(p.path), dataset_config=None, split="test", prompt_column="problem",
+                           solution_column="solution", output_file=output_file, baseline=mode == "baseline",
+                           max_prompt_length=0 if args.max_prompt_length is None else args.max_prompt_length)
+        try:
+            result = evaluate(run_args, models)
+        except UsageError as err:  # eval.py's advice to choose another --output_file does not apply here
+            differs = re.search(r"settings \(([^)]*)\)", str(err))
+            if output_file not in str(err) or not differs:
+                raise
+            raise UsageError(f"{output_file} (or its .partial.jsonl) holds results made with other settings "
+                             f"({differs.group(1)}): pass --overwrite to replace them, or move them out of "
+                             "results/ to keep them") from None
+        except KeyboardInterrupt:
+            print(f"interrupted: finished batches are kept in {output_file}.partial.jsonl and finished "
+                  "benchmarks in their result files; re-run the same command to resume", file=sys.stderr)
+            return 130
+        runs.setdefault((p.benchmark.name, mode), []).append(
+            Run(seed, output_file, result["summary"], stats.score_matrix(result["samples"])))
 
-    report = make_report(prepared, modes, runs, style)
-    write_json(RESULTS / f"{name}__benchmarks.json", report)
-    write_atomically(RESULTS / f"{name}__benchmarks.md", report["markdown"])
+    report = table.make_report(prepared, modes, runs, style, PROMPT_STYLES[style], ANSWER_RULE)
+    stem = RESULTS / table_stem(args, slug, tag)
+    write_json(Path(f"{stem}__benchmarks.json"), report)
+    write_atomically(Path(f"{stem}__benchmarks.md"), report["markdown"])
     print(report["markdown"], end="")
-    print(f"table: {RESULTS / f'{name}__benchmarks.md'} (summary: {RESULTS / f'{name}__benchmarks.json'})")
+    print(f"table: {stem}__benchmarks.md (summary: {stem}__benchmarks.json)")
     return 0
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# The table: one row per benchmark, the mean over benchmarks last; figures in percent, the change in points.
-
-LABELS = {"baseline": "base", "adapter": "adapter", "model": "model"}
-
-
-def metrics(k: int) -> list[tuple[str, str]]:
-    """(summary key, column label): accuracy, which over k samples is avg@k, and pass@k."""
-    return [("accuracy", "accuracy")] if k == 1 else [("accuracy", f"avg@{k}"), (f"pass@{k}", f"pass@{k}")]
-
-
-def percent(value) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}"
-
-
-def change(new, old) -> str:
-    return "n/a" if new is None or old is None else f"{100 * (new - old):+.1f}"
-
-
-def mean(values) -> float | None:
-    """The mean of the values that are not None (eval.py's summary and the table); None when there are none."""
-    values = [v for v in values if v is not None]
-    return sum(values) / len(values) if values else None
-
-
-def table_rows(names: list[str], modes: list[str], figures: dict, problems: dict, k: int) -> list[list[str]]:
-    """Header, then one row per benchmark, then the average over benchmarks (each benchmark counts once)."""
-    keys = metrics(k)
-    header = ["benchmark", "problems"] + [f"{LABELS[m]} {label}" for m in modes for _, label in keys]
-    if len(modes) == 2:
-        header += [f"change {label}" for _, label in keys]
-    rows = [header]
-    for name in [*names, "average"]:
-        if name == "average":
-            values = {(m, key): mean(figures[n, m, key] for n in names) for m in modes for key, _ in keys}
-            row = ["average", str(sum(problems.values()))]
-        else:
-            values = {(m, key): figures[name, m, key] for m in modes for key, _ in keys}
-            row = [name, str(problems[name])]
-        row += [percent(values[m, key]) for m in modes for key, _ in keys]
-        if len(modes) == 2:
-            row += [change(values[modes[1], key], values[modes[0], key]) for key, _ in keys]
-        rows.append(row)
-    return rows
-
-
-def markdown_table(rows: list[list[str]]) -> str:
-    align = ["---"] + ["---:"] * (len(rows[0]) - 1)
-    return "".join("| " + " | ".join(row) + " |\n" for row in [rows[0], align, *rows[1:]])
-
-
-def make_report(prepared: list[Prepared], modes: list[str], runs: dict, style: str) -> dict:
-    first = runs[prepared[0].benchmark.name, modes[-1]][1]
-    k = first["num_samples"]
-    names = [p.benchmark.name for p in prepared]
-    figures = {(n, m, key): runs[n, m][1].get(key) for n in names for m in modes for key, _ in metrics(k)}
-    problems = {n: runs[n, modes[-1]][1]["num_problems"] for n in names}
-    rows = table_rows(names, modes, figures, problems, k)
-
-    sampling = "greedy" if first["temperature"] == 0 else \
-        f"{k} samples per problem, temperature {first['temperature']}, top_p {first['top_p']}"
-    model = {"adapter": f"adapter {first['adapter']} on {first['base_model']}", "model": first["base_model"],
-             "baseline": f"{first['base_model']}, the base model of adapter {first['model_dir']}"}[modes[-1]]
-    notes = [f"prompt style: {style}: {PROMPT_STYLES[style]}; system prompt: {first['system_prompt']!r}",
-             f"answer: {ANSWER_RULE}; figures in percent, change in points, average = mean over benchmarks",
-             f"model: {model}",
-             f"decoding: {sampling}, max_completion_length {first['max_completion_length']}, "
-             f"max_prompt_length {first['max_prompt_length'] or 'none (all prompts kept)'}, seed {first['seed']}"]
-    for p in prepared:
-        s = p.source
-        where = s.get("file") or f"{s['hub_id']} ({s['config'] or 'default'}, {s['split']})"
-        summary = runs[p.benchmark.name, modes[-1]][1]
-        issues = [f"{summary[key]} {what}" for key, what in [("unscored_references", "problems without a readable "
-                  "gold answer, not scored"), ("skipped_prompts", "prompts skipped as too long")] if summary[key]]
-        notes.append(f"{p.benchmark.name}: {where}, problem column {s['problem_column']!r}, gold answer from "
-                     f"{s['answer_column']!r} ({s['convention']})" + (f"; {', '.join(issues)}" if issues else ""))
-    notes.append("wall time: " + ", ".join(
-        f"{n} {sum(runs[n, m][1]['wall_time_s'] for m in modes):.1f}s" for n in names))
-    notes.append("results: " + ", ".join(runs[n, m][0] for n in names for m in modes))
-    markdown = markdown_table(rows) + "\n" + "".join(f"- {note}\n" for note in notes)
-
-    return {
-        "prompt_style": style,
-        "system_prompt": first["system_prompt"],
-        "models": [LABELS[m] for m in modes],
-        "settings": {key: first[key] for key in ("model_dir", "adapter", "base_model", "num_samples", "temperature",
-                                                  "top_p", "max_completion_length", "max_prompt_length", "seed")},
-        "benchmarks": [{"name": p.benchmark.name, "source": p.source, "data_file": str(p.path),
-                        "problems": problems[p.benchmark.name],
-                        "results": {LABELS[m]: {"result_file": runs[p.benchmark.name, m][0],
-                                                **{key: runs[p.benchmark.name, m][1].get(key)
-                                                   for key in ("accuracy", f"pass@{k}", "unscored_references",
-                                                               "skipped_prompts", "wall_time_s")
-                                                   if key in runs[p.benchmark.name, m][1]}}
-                                    for m in modes}} for p in prepared],
-        "average": {LABELS[m]: {key: mean(figures[n, m, key] for n in names) for key, _ in metrics(k)} for m in modes},
-        "table": rows,
-        "markdown": markdown,
-    }
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -463,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     one_line_errors(parser, "benchmarks.py")
     try:
         args = parser.parse_args(argv)
+        if args.rows is not None and args.rows < 1:
+            raise UsageError(f"--rows {args.rows} must be at least 1 (the first N problems), or left out for all")
+        check_writable(Path(args.out_dir), "out_dir", directory=True)
         write_local_copies(args.source, args.out_dir, args.rows)
     except UsageError as err:
         return error_exit(err)

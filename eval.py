@@ -21,7 +21,7 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from environment import quiet_library_warnings, share_cpu_cores  # noqa: E402
@@ -35,6 +35,7 @@ from transformers import GenerationConfig, HfArgumentParser
 
 import benchmarks
 import reward
+import stats
 from cli import HelpFormatter, one_line_errors, unknown_option
 from data_utils import (DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT, check_split, fitting_prompts, load_prompt_dataset,
                         tokenize_prompts)
@@ -43,7 +44,7 @@ from models import adapter_base, check_adapter_base, kv_cache, load_chat_tokeniz
 from runs import absolute, check_writable, model_slug, read_json, read_run_config, slug, write_atomically
 
 DEFAULT_MAX_COMPLETION_LENGTH = 512  # a plain model's; an adapter is evaluated at its run's length
-TIMING_KEYS = ("wall_time_s", "generation_time_s", "tokens_per_second")  # the only summary fields a rerun changes
+TIMING_KEYS = ("wall_time_s", "generation_time_s", "generation_cpu_s", "tokens_per_second")  # what a rerun changes
 
 
 @dataclass
@@ -90,6 +91,9 @@ class EvalArguments:
         "help": "Sampling temperature; default 0 (greedy) for --num_samples 1, else 1.0."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling threshold (when sampling)."})
     seed: int = field(default=42, metadata={"help": "Seed; each batch is seeded from it, so resumed runs reproduce."})
+    seeds: list[int] | None = field(default=None, metadata={
+        "help": "Repeat a sampled evaluation once per seed (e.g. 0 1 2; each its own result file) and report the mean, "
+                "the spread and each seed's figure; refused for greedy decoding, where seeds change nothing."})
     use_vllm: bool = field(default=False, metadata={"help": "Generate with vLLM (needs vllm and a CUDA GPU)."})
     cache_implementation: str = field(default="auto", metadata={
         "help": "KV cache: 'static' (faster decoding on a GPU), 'dynamic'; 'auto': static on CUDA, dynamic on CPU. "
@@ -418,17 +422,33 @@ def cut_at_eos(ids: list[int], eos: list[int]) -> list[int]:
     return ids
 
 
-def make_generator(settings: EvalSettings, tokenizer):
-    """(run_batch(prompt_ids, config, seed) -> completion ids, generation config) for the chosen backend."""
+def make_generator(settings: EvalSettings, tokenizer, model=None):
+    """(run_batch(prompt_ids, config, seed) -> completion ids, generation config) for the chosen backend; `model`: an
+    already loaded one (transformers)."""
     if settings.backend == "vllm":
         try:  # only its stop tokens are needed; not every checkpoint has a generation_config.json
             model_config = GenerationConfig.from_pretrained(settings.base_model)
         except OSError:
             model_config = GenerationConfig()
         return vllm_generator(settings, tokenizer), generation_config(settings, model_config, tokenizer)
-    model = load_model(settings)
+    model = model if model is not None else load_model(settings)
     return (lambda prompt_ids, config, seed: generate(model, prompt_ids, config, seed),
             generation_config(settings, model.generation_config, tokenizer))
+
+
+def cached_generator(settings: EvalSettings, tokenizer, models: dict | None):
+    """make_generator, reusing the model `models` holds when it is the same one (same weights; for vLLM, whose
+    generator holds the sampling settings, the same settings too); another model replaces it, so one model is in
+    memory at a time."""
+    if models is None:
+        return make_generator(settings, tokenizer)
+    vllm = settings.backend == "vllm"
+    key = (settings.base_model, settings.adapter, settings.adapter_sha256, settings.tokenizer, settings.backend,
+           settings.cache_implementation) + ((settings,) if vllm else ())
+    if key not in models:
+        models.clear()  # free the previous model before loading the next
+        models[key] = make_generator(settings, tokenizer) if vllm else load_model(settings)
+    return models[key] if vllm else make_generator(settings, tokenizer, models[key])
 
 
 def vllm_generator(settings: EvalSettings, tokenizer):
@@ -466,12 +486,16 @@ def reward_functions(settings: EvalSettings) -> dict:
 
 
 def score(rows: list[dict], completions: list[str], completion_ids: list[list[int]], settings: EvalSettings,
-          funcs: dict) -> list[dict]:
+          funcs: dict) -> tuple[list[dict], list[str | None]]:
     """Each reward on each completion, called exactly as GRPOTrainer calls it (conversational completions, data set
-    columns as keyword arguments); `reward` is the weighted sum of the run's rewards, None rewards skipped."""
+    columns, `log_extra` and `log_metric` as keyword arguments); `reward` is the weighted sum of the run's rewards,
+    None rewards skipped. Also returns the extracted answers, as accuracy_reward logs them (read once, not twice)."""
+    extras = {}
     kwargs = {"prompts": [r["prompt"] for r in rows], "solution": [r["solution"] for r in rows],
               "completions": [[{"role": "assistant", "content": c}] for c in completions],
-              "completion_ids": completion_ids, "trainer_state": None}
+              "completion_ids": completion_ids, "trainer_state": None,
+              "log_extra": lambda column, values: extras.setdefault(column, list(values)),
+              "log_metric": lambda name, value: None}
     scores = {name: func(**kwargs) for name, func in funcs.items()}
     run_rewards = list(funcs)[:len(settings.reward_funcs)]
     results = []
@@ -479,18 +503,21 @@ def score(rows: list[dict], completions: list[str], completion_ids: list[list[in
         total = [w * scores[name][n] for name, w in zip(run_rewards, settings.reward_weights)
                  if scores[name][n] is not None]
         results.append({"reward": sum(total) if total else None, **{name: scores[name][n] for name in funcs}})
-    return results
+    logged = extras.get("extracted_answer")  # "" stands for no answer (extract_answer never gives an empty one)
+    answers = [a or None for a in logged] if logged is not None and len(logged) == len(rows) else \
+        [reward.extract_answer(c) for c in completions]
+    return results, answers
 
 
 def make_records(batch, ids, tokenizer, config, settings: EvalSettings, funcs: dict) -> list[dict]:
     """One output record per completion: what was asked, what came back, and how reward.py scored it."""
     texts = tokenizer.batch_decode(ids, skip_special_tokens=True)  # as GRPOTrainer decodes
-    scores = score([row for row, _ in batch], texts, ids, settings, funcs)
+    scores, answers = score([row for row, _ in batch], texts, ids, settings, funcs)
     return [{"index": row["index"], "sample": j, "prompt": row["prompt"], "completion": text,
-             "solution": row["solution"], "extracted_answer": reward.extract_answer(text), **scored,
+             "solution": row["solution"], "extracted_answer": answer, **scored,
              "completion_tokens": len(x),  # EOS included, as in GRPOTrainer's completion length
              "truncated": len(x) >= settings.max_completion_length and x[-1] not in config.eos_token_id}
-            for (row, j), text, x, scored in zip(batch, texts, ids, scores)]
+            for (row, j), text, x, scored, answer in zip(batch, texts, ids, scores, answers)]
 
 
 def make_batches(rows: list[dict], settings: EvalSettings) -> list[list[tuple[dict, int]]]:
@@ -514,7 +541,7 @@ def generate_records(model, tokenizer, rows: list[dict], settings: EvalSettings,
 
 
 def summarize(settings: EvalSettings, samples: list[dict], num_problems: int, skipped: int, timing: dict) -> dict:
-    mean = benchmarks.mean
+    mean = stats.mean
     scored = [s["accuracy"] for s in samples if s["accuracy"] is not None]
     k = settings.num_samples
     summary = {
@@ -540,7 +567,20 @@ def summarize(settings: EvalSettings, samples: list[dict], num_problems: int, sk
         groups = [g for g in by_problem.values() if all(s["accuracy"] is not None for s in g)]
         summary[f"pass@{k}"] = mean(float(any(s["accuracy"] >= 1 for s in g)) for g in groups)
         summary[f"maj@{k}"] = mean(majority_correct(g) for g in groups)
-    return {**summary, **timing}
+    return {**summary, **intervals(samples, k), **timing}
+
+
+def intervals(samples: list[dict], k: int) -> dict:
+    """95% bootstrap intervals of accuracy (over problems, and samples when k > 1) and of pass@k (over problems),
+    with the method that made them: a figure on 30 problems moves by 3.3 points per problem."""
+    scores = stats.score_matrix(samples)
+    if len({len(v) for v in scores.values()}) > 1:  # an unfinished problem: no interval rather than a wrong one
+        return {}
+    found = {"accuracy_interval": stats.accuracy_interval(scores).to_json(), "interval_method": stats.method(k)}
+    if k > 1:
+        solved = {i: [float(any(v >= 1 for v in values))] for i, values in scores.items()}
+        found[f"pass@{k}_interval"] = stats.accuracy_interval(solved).to_json()
+    return found
 
 
 def majority_correct(group: list[dict]) -> float:
@@ -611,8 +651,9 @@ def check_output_file(path: Path, settings: EvalSettings, overwrite: bool) -> No
 
 # ----------------------------------------------------------------------------------------------------------------------
 
-def evaluate(args: EvalArguments) -> dict:
-    """Generate, score and write `args.output_file`; returns `{"summary": {...}, "samples": [...]}`."""
+def evaluate(args: EvalArguments, models: dict | None = None) -> dict:
+    """Generate, score and write `args.output_file`; returns `{"summary": {...}, "samples": [...]}`. `models`, when
+    given, keeps the loaded model between calls (the benchmarks command: one load per model, not per benchmark)."""
     start = time.time()
     settings = resolve_settings(args)
     output_file = args.output_file or default_output_file(args)
@@ -633,9 +674,9 @@ def evaluate(args: EvalArguments) -> dict:
     if done:
         print(f"resuming from {partial}: {len(done)} of {total} completions already done")
 
-    new_tokens, gen_time = 0, 0.0  # this invocation's generation loop, model loading and warm-up excluded
+    new_tokens, gen_time, gen_cpu = 0, 0.0, 0.0  # this invocation's generation loop, loading and warm-up excluded
     if todo:
-        run_batch, config = make_generator(settings, tokenizer)
+        run_batch, config = cached_generator(settings, tokenizer, models)
         if torch.cuda.is_available():  # CUDA's first call pays kernel selection: keep it out of the timed figure
             run_batch([todo[0][1][0][0]["prompt_ids"]], GenerationConfig(**{**config.to_dict(), "max_new_tokens": 2}),
                       0)
@@ -651,7 +692,7 @@ def evaluate(args: EvalArguments) -> dict:
             done.update({(rec["index"], rec["sample"]): rec for rec in records})
             bar.update(len(records))
 
-        t0 = time.time()
+        t0, cpu0 = time.time(), time.process_time()  # CPU time: the loop's cost (scoring thread included), not load
         with open(partial, "a") as out, ThreadPoolExecutor(max_workers=1) as scorer:
             pending = None
             for b, batch in todo:
@@ -661,15 +702,16 @@ def evaluate(args: EvalArguments) -> dict:
                 if pending is not None:
                     pending.result()  # re-raises a scoring error here
                 pending = scorer.submit(save, batch, ids)
-                bar.set_postfix(tok_s=f"{new_tokens / (time.time() - t0):.0f}")
+                bar.set_postfix(tok_s=f"{new_tokens / (time.time() - t0):.0f}", refresh=False)  # drawn with update
             # The pipeline's throughput: scoring overlaps generation except for the last batch's, which is in
             # wall_time_s.
-            gen_time = time.time() - t0
+            gen_time, gen_cpu = time.time() - t0, time.process_time() - cpu0
             pending.result()
         bar.close()
 
     samples = [done[key] for key in sorted(done)]
     timing = {"wall_time_s": round(time.time() - start, 2), "generation_time_s": round(gen_time, 2),
+              "generation_cpu_s": round(gen_cpu, 3),
               "tokens_per_second": round(new_tokens / gen_time, 1) if gen_time else None}
     result = {"summary": summarize(settings, samples, len(rows), skipped, timing), "samples": samples}
     write_atomically(Path(output_file), json.dumps(result, indent=1))
@@ -691,8 +733,52 @@ def print_summary(summary: dict, output_file: str) -> None:
     print(f"time: {summary['wall_time_s']}s, {summary['tokens_per_second']} generated tokens/s")
     keys = ["format_mean", "reward_mean", "truncated_fraction", "completion_tokens_mean", f"pass@{k}", f"maj@{k}"]
     print("  ".join(f"{key}: {summary[key]:.4f}" for key in keys if summary.get(key) is not None))
+    if summary.get(f"pass@{k}_interval"):
+        found = summary[f"pass@{k}_interval"]
+        print(f"pass@{k} 95% interval: [{found['low']:.4f}, {found['high']:.4f}] (bootstrap over problems)")
     accuracy = "n/a (no parseable reference)" if summary["accuracy"] is None else f"{summary['accuracy']:.4f}"
-    print(f"accuracy: {accuracy} ({summary['correct']:g}/{summary['scored']})")
+    print(f"accuracy: {accuracy} ({summary['correct']:g}/{summary['scored']}){interval_text(summary)}")
+
+
+def interval_text(summary: dict) -> str:
+    """`, 95% interval [0.3333, 0.6667] (percentile bootstrap over problems, 10000 resamples)`, or nothing."""
+    found, how = summary.get("accuracy_interval"), summary.get("interval_method")
+    if not found or found["low"] != found["low"]:  # none, or NaN: nothing scored
+        return ""
+    over = "problems" if summary["num_samples"] == 1 else "problems and samples"
+    return (f", {100 * how['level']:.0f}% interval [{found['low']:.4f}, {found['high']:.4f}] (bootstrap over {over}, "
+            f"{found['problems']} problems, {how['resamples']} resamples)")
+
+
+def seed_file(output_file: str, seed) -> str:
+    """results/x.json -> results/x__seed3.json (or x__seeds.json for the summary over seeds)."""
+    path = Path(output_file)
+    return str(path.with_name(f"{path.stem}__seed{seed}{path.suffix or '.json'}"))
+
+
+def evaluate_seeds(args: EvalArguments) -> int:
+    """--seeds: the evaluation once per seed (its own result file, resumable), the model loaded once; then each
+    seed's accuracy, their mean and spread, and the interval over problems with every seed's samples pooled."""
+    output_file, models, runs = args.output_file or default_output_file(args), {}, {}
+    for seed in args.seeds:
+        seeded = seed_file(output_file, seed)
+        print(f"seed {seed}: {seeded}")
+        runs[seed] = evaluate(replace(args, seed=seed, seeds=None, output_file=seeded), models)
+        print_summary(runs[seed]["summary"], seeded)
+    spread = stats.seed_spread({seed: r["summary"]["accuracy"] for seed, r in runs.items()})
+    scores = [stats.score_matrix(r["samples"]) for r in runs.values()]
+    shared = sorted(set.intersection(*(set(s) for s in scores)))
+    pooled = stats.accuracy_interval([[v for s in scores for v in s[i]] for i in shared]) if shared else None
+    summary = {"seeds": list(runs), "accuracy": spread.to_json(),
+               "result_files": [seed_file(output_file, s) for s in runs],
+               "pooled_accuracy_interval": pooled and pooled.to_json(),
+               "interval_method": stats.method(args.num_samples, seeds=len(runs))}
+    write_atomically(Path(seed_file(output_file, "s")), json.dumps(summary, indent=1))
+    print(f"\naccuracy over seeds: {spread.describe()}")
+    if pooled:
+        print(f"all seeds pooled: {pooled.points()} (95% bootstrap interval over {pooled.problems} problems and "
+              f"{args.num_samples * len(runs)} samples each); summary: {seed_file(output_file, 's')}")
+    return 0
 
 
 def make_parser() -> HfArgumentParser:
@@ -743,7 +829,10 @@ def main(argv: list[str] | None = None) -> int:
         benchmarks.check_options(args)
         if args.benchmarks:
             return benchmarks.run_benchmarks(args, evaluate)
-        result = evaluate(benchmarks.with_prompt_style(args, args.prompt_style) if args.prompt_style else args)
+        styled = benchmarks.with_prompt_style(args, args.prompt_style) if args.prompt_style else args
+        if args.seeds:
+            return evaluate_seeds(styled)
+        result = evaluate(styled)
         benchmarks.write_pass_rates(args, result)
     except UsageError as err:
         return error_exit(err)

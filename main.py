@@ -60,8 +60,8 @@ class ScriptArguments:
     )
     reward_funcs: list[str] = field(
         default_factory=lambda: list(reward.DEFAULT_REWARDS),
-        metadata={"help": "Rewards: names (format, accuracy, overlong), a file function (my_rewards.py:brevity) or "
-                  "an import path (my_pkg.rewards.brevity); weighted by --reward_weights."},
+        metadata={"help": "Rewards: names (format, accuracy, overlong, random: the control run), a file function "
+                  "(my_rewards.py:brevity) or an import path (my_pkg.rewards.brevity); weighted by --reward_weights."},
     )
     overlong_buffer: int | None = field(
         default=None, metadata={"help": "Tokens before --max_completion_length where the 'overlong' reward starts "
@@ -85,6 +85,12 @@ class ScriptArguments:
     check_samples: int = field(
         default=4, metadata={"help": "With --check: completions sampled from the base model for the first training "
                              "prompts, shown with their lengths and rewards (0: none; loads the model's weights)."})
+    benchmarks: list[str] | None = field(default=None, metadata={
+        "help": "With --check: look for these benchmarks' problems in the training data (normalised 8-gram overlap, "
+                "contamination.py), e.g. math500 aime24; from the hub, or --benchmark_dir."})
+    benchmark_dir: str | None = field(default=None, metadata={
+        "help": "With --check: benchmark files DIR/<name>/test.jsonl to compare the training data with (every "
+                "preset found there, or those --benchmarks names)."})
     demo: bool = field(
         default=False,
         metadata={"help": "Offline demo: build a tiny model and synthetic data under --output_dir (default "
@@ -225,7 +231,7 @@ OUR_OPTIONS = {
                                             "eval_max_samples", "eval_prompt_column", "eval_solution_column"],
     "LoRA and quantization": ["lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "load_in_4bit",
                               "load_in_8bit"],
-    "Modes": ["config", "check", "check_samples", "demo"],
+    "Modes": ["config", "check", "check_samples", "benchmarks", "benchmark_dir", "demo"],
 }
 SHORT_HELP = {
     "num_train_epochs": "Epochs over the training prompts (--max_steps wins when > 0).",
@@ -351,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         # On the command line or in a --config YAML:
         if not script_args.check and given(script_args, "check_samples", argv):
             raise UsageError("--check_samples only applies with --check: add --check, or drop --check_samples")
+        if not script_args.check and (script_args.benchmarks or script_args.benchmark_dir):
+            raise UsageError("--benchmarks / --benchmark_dir only apply with --check (the contamination check): add "
+                             "--check, or evaluate on benchmarks with python eval.py --benchmarks")
         if script_args.check:
             from preflight import preflight
 

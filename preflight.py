@@ -14,8 +14,10 @@ import math
 import random
 import statistics
 
+import contamination
 import reward
-from data_utils import DEFAULT_MAX_PROMPT_LENGTH, fitting_prompts, load_prompt_dataset, tokenize_prompts
+from data_utils import (DEFAULT_MAX_PROMPT_LENGTH, fitting_prompts, load_math_dataset, load_prompt_dataset,
+                        tokenize_prompts)
 from distributed import generation_batch, world_size
 from errors import UsageError
 from models import auto_dtype, checkpointing_needed, load_chat_tokenizer, load_pretrained, lora_config
@@ -74,6 +76,8 @@ def preflight(script_args, training_args, model_args, problems=()) -> int:
             report.line(f"{len(held_out)} problems in {script_args.eval_dataset_id} ({script_args.eval_split}); the first "
                         f"{min(len(held_out), script_args.eval_max_samples or len(held_out))} that fit are scored "
                         "greedily at step 0 and every --eval_steps steps")
+    if data is not None and (script_args.benchmarks or script_args.benchmark_dir):
+        report_contamination(report, script_args)
     if kept and funcs is not None and script_args.check_samples > 0:  # a prompt fits: sample the base model on it
         report_samples(report, script_args, training_args, model_args, tokenizer)
     report_batch(report, training_args, kept)
@@ -85,6 +89,31 @@ def preflight(script_args, training_args, model_args, problems=()) -> int:
         return 2
     print("ok: nothing fatal found; drop --check to train")
     return 0
+
+
+def report_contamination(report: Report, script_args) -> None:
+    """Training problems that share a normalised 8-gram with a benchmark problem (contamination.py): a warning each,
+    with the command that writes the training set without them."""
+    report.section(f"contamination ({contamination.NGRAM}-gram overlap with benchmarks)")
+    problems = step(report, "benchmarks", lambda: contamination.benchmark_problems(script_args.benchmarks,
+                                                                                   script_args.benchmark_dir))
+    data = step(report, "data", lambda: load_math_dataset(script_args.dataset_id, script_args.dataset_split,
+                                                          script_args.dataset_config))
+    if problems is None or data is None or script_args.prompt_column not in data.column_names:
+        return
+    overlaps = contamination.find_overlaps(list(data[script_args.prompt_column]), problems)
+    line = contamination.summary_line(overlaps, len(data), problems)
+    if not overlaps:
+        report.line(line)
+        return
+    report.warn(line)
+    for overlap in overlaps[:5]:
+        report.line(f"  {overlap.describe()}")
+    given = " ".join(f"--{k} {v}" for k, v in [("benchmarks", " ".join(script_args.benchmarks or [])),
+                                               ("benchmark_dir", script_args.benchmark_dir)] if v)
+    report.line(f"  write the training set without them: python contamination.py --train {script_args.dataset_id} "
+                f"--split {script_args.dataset_split!r} --prompt_column {script_args.prompt_column} {given} "
+                "--write_clean train_clean.jsonl")
 
 
 def step(report: Report, what: str, load):

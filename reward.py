@@ -64,6 +64,7 @@ from answers import (  # noqa: F401  (the reading API, re-exported: other module
     thinking_parts,
 )
 from answers import _blank
+from control_reward import random_reward
 from errors import UsageError, first_line
 
 logger = logging.getLogger("reward")  # the same name when run as a script
@@ -142,7 +143,8 @@ def accuracy_reward(completions, solution, **kwargs) -> list[float | None]:
     return rewards
 
 
-REWARD_FUNCS = {"format": format_reward, "accuracy": accuracy_reward}  # ready-made functions, by registry name
+# ready-made functions, by registry name; `random` is the control run's reward (control_reward.py)
+REWARD_FUNCS = {"format": format_reward, "accuracy": accuracy_reward, "random": random_reward}
 DEFAULT_REWARDS = ["format", "accuracy"]
 
 

@@ -111,13 +111,22 @@ def run_main(argv: list[str], cwd: Path) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def compared(demo_dir, tmp_path_factory):
-    """Every preset, the demo adapter beside its base model, from local files: (work dir, exit code, stdout)."""
+    """Every preset, the demo adapter beside its base model, from local files: (work dir, exit code, stdout, the
+    models eval.py loaded as (base model, adapter) pairs)."""
     work = tmp_path_factory.mktemp("benchmarks")
     bench_dir = write_bench_dir(work / "data")
-    code, stdout, _ = run_main(["--model_dir", str(demo_dir / "adapter"), "--benchmarks", *LOCAL_ROWS,
-                                "--benchmark_dir", str(bench_dir), "--compare_baseline", "--max_samples",
-                                str(EVALUATED), *FAST], work)
-    return work, code, stdout
+    loads, load_model = [], evaluation.load_model
+
+    def counted(settings):  # the real loader, counted
+        loads.append((settings.base_model, settings.adapter))
+        return load_model(settings)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluation, "load_model", counted)
+        code, stdout, _ = run_main(["--model_dir", str(demo_dir / "adapter"), "--benchmarks", *LOCAL_ROWS,
+                                    "--benchmark_dir", str(bench_dir), "--compare_baseline", "--max_samples",
+                                    str(EVALUATED), *FAST], work)
+    return work, code, stdout, loads
 
 
 def table_cells(markdown: str) -> list[list[str]]:
@@ -125,36 +134,57 @@ def table_cells(markdown: str) -> list[list[str]]:
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]  # header and rule dropped
 
 
-def test_every_table_cell_is_the_per_benchmark_result(compared):
-    work, code, stdout = compared
+def test_every_table_cell_is_the_per_benchmark_result_with_its_interval(compared):
+    work, code, stdout, _ = compared
     assert code == 0
     report = json.loads((work / "results" / "adapter__think__benchmarks.json").read_text())
     markdown = (work / "results" / "adapter__think__benchmarks.md").read_text()
     assert markdown in stdout  # the terminal shows the same table and notes
     rows = table_cells(markdown)
     assert [row[0] for row in rows] == [*LOCAL_ROWS, "average"]
+    assert report["intervals"]["resamples"] == 10000 and report["intervals"]["level"] == 0.95
+    assert "bootstrap over problems" in report["intervals"]["method"]
+    assert "intervals: 95% percentile bootstrap over problems" in markdown and "10000 resamples" in markdown
 
     accuracy = {}
     for row, entry in zip(rows, report["benchmarks"]):
-        base, adapter = (json.loads((work / entry["results"][m]["result_file"]).read_text())["summary"]
+        base, adapter = (json.loads((work / entry["results"][m]["result_files"][0]).read_text())["summary"]
                          for m in ("base", "adapter"))
         assert base["adapter"] is None and adapter["adapter"] and base["base_model"] == adapter["base_model"]
         assert base["system_prompt"] == adapter["system_prompt"] == report["system_prompt"]  # the run's prompt
         assert row[1] == str(adapter["num_problems"]) == str(EVALUATED)
-        assert row[2:] == [f"{100 * base['accuracy']:.1f}", f"{100 * adapter['accuracy']:.1f}",
-                           f"{100 * (adapter['accuracy'] - base['accuracy']):+.1f}"]
+        for cell, summary, label in [(row[2], base, "base"), (row[3], adapter, "adapter")]:
+            interval = entry["results"][label]["accuracy_interval"]
+            low, high = 100 * interval["low"], 100 * interval["high"]
+            assert cell == f"{100 * summary['accuracy']:.1f} [{low:.1f}, {high:.1f}]"
+            assert interval["low"] <= summary["accuracy"] <= interval["high"]
+        change = entry["change"]["accuracy"]
+        assert change["estimate"] == pytest.approx(adapter["accuracy"] - base["accuracy"])
+        assert row[4].startswith(f"{100 * change['estimate']:+.1f} [{100 * change['low']:+.1f}, "
+                                 f"{100 * change['high']:+.1f}], ")
+        assert row[4].endswith(f"on {EVALUATED} problems")  # 2 problems: far too few to tell a change from noise
+        assert entry["wall_time_s"] == pytest.approx(sum(entry["results"][m]["wall_time_s"] for m in ("base",
+                                                                                                  "adapter")))
         accuracy[row[0]] = base["accuracy"], adapter["accuracy"]
     base_mean = sum(b for b, _ in accuracy.values()) / len(accuracy)
     adapter_mean = sum(a for _, a in accuracy.values()) / len(accuracy)
-    assert report["average"] == {"base": {"accuracy": pytest.approx(base_mean)},
-                                 "adapter": {"accuracy": pytest.approx(adapter_mean)}}
-    assert rows[-1] == ["average", str(EVALUATED * len(LOCAL_ROWS)), f"{100 * base_mean:.1f}",
-                        f"{100 * adapter_mean:.1f}", f"{100 * (adapter_mean - base_mean):+.1f}"]
+    assert report["average"]["base"]["accuracy"]["estimate"] == pytest.approx(base_mean)
+    assert report["average"]["adapter"]["accuracy"]["estimate"] == pytest.approx(adapter_mean)
+    assert report["average"]["change"]["accuracy"]["estimate"] == pytest.approx(adapter_mean - base_mean)
+    assert rows[-1][:2] == ["average", str(EVALUATED * len(LOCAL_ROWS))]
+    assert rows[-1][2].startswith(f"{100 * base_mean:.1f} [") and rows[-1][3].startswith(f"{100 * adapter_mean:.1f} [")
     assert "prompt style: think" in markdown
 
 
+def test_each_model_is_loaded_once_for_all_benchmarks(compared, demo_dir):
+    work, _, stdout, loads = compared
+    (base, no_adapter), (same_base, adapter) = loads  # two loads for 6 benchmarks x 2 models
+    assert no_adapter is None and same_base == base and Path(adapter) == (demo_dir / "adapter").resolve()
+    assert stdout.index("gsm8k, base") < stdout.index("olympiadbench, base") < stdout.index("gsm8k, adapter")
+
+
 def test_gold_answers_are_read_by_each_convention(compared):
-    work, _, _ = compared
+    work, _, _, _ = compared
     for name, rows in LOCAL_ROWS.items():  # every row of every file, as eval.py will grade it
         prepared = benchmarks.prepare(benchmarks.BENCHMARKS[name], str(work / "data"))
         solutions = [json.loads(line)["solution"] for line in prepared.text.splitlines()]
@@ -162,7 +192,7 @@ def test_gold_answers_are_read_by_each_convention(compared):
         assert None not in reward.reference_answers(solutions), name  # no unscored reference on well-formed rows
     report = json.loads((work / "results" / "adapter__think__benchmarks.json").read_text())
     for entry in report["benchmarks"]:  # and the evaluated rows' results hold exactly those references
-        result = json.loads((work / entry["results"]["adapter"]["result_file"]).read_text())
+        result = json.loads((work / entry["results"]["adapter"]["result_files"][0]).read_text())
         assert [s["solution"] for s in result["samples"]] == [g for _, g in LOCAL_ROWS[entry["name"]][:EVALUATED]]
         assert result["summary"]["unscored_references"] == 0, entry["name"]
     # a row that breaks its convention is counted as unscored, never graded against its raw text
@@ -172,12 +202,16 @@ def test_gold_answers_are_read_by_each_convention(compared):
 
 
 def test_rerun_resumes_from_the_results_and_a_plain_model_gets_the_boxed_prompt(compared, demo_dir):
-    work, _, _ = compared
+    work, _, _, _ = compared
     result_file = work / "results" / "adapter__adapter__gsm8k__think.json"
     before = json.loads(result_file.read_text())["samples"]
+    full_table = (work / "results" / "adapter__think__benchmarks.md").read_text()
     gsm8k = ["--benchmarks", "gsm8k", "--benchmark_dir", str(work / "data"), "--max_samples", str(EVALUATED)]
     code, stdout, _ = run_main(["--model_dir", str(demo_dir / "adapter"), *gsm8k, *FAST], work)
     assert code == 0 and json.loads(result_file.read_text())["samples"] == before
+    # a run on a subset writes its own table, named for its benchmarks, and leaves the full table as it was
+    assert (work / "results" / "adapter__think__benchmarks.md").read_text() == full_table
+    assert table_cells((work / "results" / "adapter__think__gsm8k__benchmarks.md").read_text())[0][0] == "gsm8k"
     code, _, stderr = run_main(["--model_dir", str(demo_dir / "adapter"), *gsm8k, "--max_completion_length", "12"],
                                work)
     assert code == 2 and len(stderr.strip().splitlines()) == 1  # other settings never replace a result silently
@@ -188,7 +222,7 @@ def test_rerun_resumes_from_the_results_and_a_plain_model_gets_the_boxed_prompt(
     assert code == 0
     summary = json.loads((work / "results" / "base_model__model__gsm8k__boxed.json").read_text())["summary"]
     assert summary["system_prompt"] == benchmarks.BOXED_PROMPT and summary["reward_funcs"] == ["accuracy"]
-    assert "prompt style: boxed" in (work / "results" / "base_model__boxed__benchmarks.md").read_text()
+    assert "prompt style: boxed" in (work / "results" / "base_model__boxed__gsm8k__benchmarks.md").read_text()
 
 
 def test_a_missing_benchmark_file_is_one_line(demo_dir, tmp_path):
@@ -215,6 +249,10 @@ def test_a_missing_benchmark_file_is_one_line(demo_dir, tmp_path):
     (["--write_filtered", "f.jsonl", "--num_samples", "4", "--temperature", "1", "--pass_rate_min", "0.9",
       "--pass_rate_max", "0.1"], "min < max"),
     (["--prompt_style", "boxed", "--system_prompt", "Be brief."], "--system_prompt"),
+    (["--benchmarks", "gsm8k", "--seeds", "0", "1"], "greedy"),  # seeds change nothing in greedy decoding
+    (["--seeds", "0", "1", "--num_samples", "1"], "greedy"),
+    (["--seeds", "0", "1", "--temperature", "1", "--seed", "3"], "--seed and --seeds"),
+    (["--seeds", "0", "0", "--temperature", "1"], "repeats a seed"),
 ])
 def test_options_that_would_be_ignored_are_refused_in_one_line(demo_dir, tmp_path, extra, says):
     extra = [str(demo_dir / "base_model") if arg == "base_model" else arg for arg in extra]
@@ -289,3 +327,117 @@ def test_local_copies_of_a_problem_file_read_back_as_each_benchmark(demo_dir, tm
     assert benchmarks.main([str(tmp_path / "missing.jsonl"), str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Each preset's column mapping, hub and local, read in-process from rows in that source's own columns: a preset that
+# grades against another column (MATH-500's worked `solution` instead of its `answer`) fails here.
+
+HUB_ROWS = {  # (row as the hub data set holds it, the problem, the gold answer eval.py must grade against)
+    "gsm8k": [({"question": "Janet has 3 apples and buys 4. How many now?", "answer": "3 + 4 = <<3+4=7>>7\n#### 7"},
+               "Janet has 3 apples and buys 4. How many now?", r"\boxed{7}")],
+    "math500": [({"problem": "Solve for $x$: $2x = 9$.", "solution": "Divide by 2: $x = \\boxed{4.5}$.",
+                  "answer": "\\frac{9}{2}", "subject": "Algebra", "level": 2, "unique_id": "test/algebra/1.json"},
+                 "Solve for $x$: $2x = 9$.", r"\boxed{\frac{9}{2}}")],  # the answer column, not the solution's box
+    "aime24": [({"id": 60, "problem": "Find the remainder when 2024 is divided by 1000.",
+                 "solution": "The remainder is $\\boxed{24}$.", "answer": "024", "url": "https://aops.com",
+                 "year": 2024},
+                "Find the remainder when 2024 is divided by 1000.", r"\boxed{024}")],
+    "amc23": [({"id": 0, "question": "How many miles from City $A$ will they meet?", "answer": 27.0,
+                "url": "https://aops.com"}, "How many miles from City $A$ will they meet?", r"\boxed{27.0}")],
+    "minerva_math": [({"question": "What is the angular resolution in arcsec?", "answer": "1.6"},
+                      "What is the angular resolution in arcsec?", r"\boxed{1.6}")],
+    "olympiadbench": [({"id": 1606, "question": "Compute the probability.", "solution": ["It is $\\frac{2}{4}$."],
+                        "final_answer": ["$\\frac{1}{2}$"], "context": None, "is_multiple_answer": False,
+                        "unit": None, "answer_type": "Numerical", "subfield": "Combinatorics", "language": "English"},
+                       "Compute the probability.", r"\boxed{\frac{1}{2}}")],
+}
+LOCAL_PROBLEM = {"gsm8k": "question", "math500": "problem", "aime24": "problem", "amc23": "question",
+                 "minerva_math": "problem", "olympiadbench": "question"}  # Qwen2.5-Math's parse_question
+
+
+@pytest.mark.parametrize("source", ["hub", "local"])
+@pytest.mark.parametrize("name", list(benchmarks.BENCHMARKS))
+def test_each_preset_reads_the_problem_and_gold_answer_columns(name, source):
+    from datasets import Dataset
+
+    if source == "hub":
+        cases = HUB_ROWS[name]
+    else:
+        cases = [(row, row[LOCAL_PROBLEM[name]], gold) for row, gold in LOCAL_ROWS[name]]
+    columns = getattr(benchmarks.BENCHMARKS[name], source)
+    rows = benchmarks.preset_rows(Dataset.from_list([row for row, _, _ in cases]), columns, name)
+    assert rows == [{"problem": problem, "solution": gold} for _, problem, gold in cases]
+
+
+def test_a_benchmark_source_without_the_presets_column_is_one_line():
+    from datasets import Dataset
+
+    with pytest.raises(benchmarks.UsageError, match="has no column.*answer.*it has: problem, solution"):
+        benchmarks.preset_rows(Dataset.from_list([{"problem": "1+1?", "solution": "2"}]),
+                               benchmarks.BENCHMARKS["math500"].hub, "math500: HuggingFaceH4/MATH-500")
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--rows", "-5"], "--rows -5"),
+    (["--rows", "0"], "--rows 0"),
+    (["--rows", "five"], "--rows: invalid int value"),
+])
+def test_local_copies_refuse_a_count_below_one_and_a_file_as_folder(demo_dir, tmp_path, capsys, argv, says):
+    source = str(demo_dir / "data" / "test.jsonl")
+    assert benchmarks.main([source, str(tmp_path / "out"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.splitlines()) == 1 and says in err
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "taken").write_text("a user's file\n")
+    assert benchmarks.main([source, str(tmp_path / "taken")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.splitlines()) == 1 and "is a file" in err
+    assert (tmp_path / "taken").read_text() == "a user's file\n"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Seeds: they change sampled results, never greedy ones; --seeds reports each seed, the mean and the spread.
+
+def test_seeds_change_sampled_completions_and_not_greedy_ones(demo_dir, tmp_path):
+    data = ["--model_dir", str(demo_dir / "adapter"), "--dataset_id", str(demo_dir / "data" / "test.jsonl"),
+            "--split", "test[:6]", "--max_completion_length", "16"]
+    greedy = [json.loads((tmp_path / f"greedy{seed}.json").read_text())["samples"]
+              for seed in (1, 2) if run_main([*data, "--seed", str(seed), "--output_file",
+                                              str(tmp_path / f"greedy{seed}.json")], tmp_path)[0] == 0]
+    assert len(greedy) == 2 and [s["completion"] for s in greedy[0]] == [s["completion"] for s in greedy[1]]
+
+    code, stdout, _ = run_main([*data, "--temperature", "1.0", "--seeds", "0", "1", "--output_file",
+                                str(tmp_path / "sampled.json")], tmp_path)
+    assert code == 0
+    runs = {seed: json.loads((tmp_path / f"sampled__seed{seed}.json").read_text()) for seed in (0, 1)}
+    assert [s["completion"] for s in runs[0]["samples"]] != [s["completion"] for s in runs[1]["samples"]]
+    assert runs[1]["summary"]["seed"] == 1
+    spread = json.loads((tmp_path / "sampled__seeds.json").read_text())
+    per_seed = {str(seed): run["summary"]["accuracy"] for seed, run in runs.items()}
+    assert spread["accuracy"]["per_seed"] == per_seed
+    assert spread["accuracy"]["mean"] == pytest.approx(sum(per_seed.values()) / 2)
+    assert spread["accuracy"]["range"] == pytest.approx(abs(per_seed["0"] - per_seed["1"]))
+    assert "accuracy over seeds: mean" in stdout and "over seeds 0 1" in stdout
+
+
+def test_benchmarks_with_seeds_pool_them_and_report_each(compared, demo_dir):
+    work, _, _, _ = compared
+    code, stdout, _ = run_main(["--model_dir", str(demo_dir / "adapter"), "--benchmarks", "gsm8k",
+                                "--benchmark_dir", str(work / "data"), "--compare_baseline", "--max_samples",
+                                str(EVALUATED), "--num_samples", "2", "--temperature", "1.0", "--seeds", "0", "1",
+                                *FAST], work)
+    assert code == 0
+    stem = work / "results" / "adapter__think__k2__seeds0-1__gsm8k__benchmarks"
+    report, markdown = json.loads(Path(f"{stem}.json").read_text()), Path(f"{stem}.md").read_text()
+    assert report["settings"]["seeds"] == [0, 1]
+    entry = report["benchmarks"][0]["results"]["adapter"]
+    per_seed = [json.loads((work / f).read_text())["summary"] for f in entry["result_files"]]
+    assert [s["seed"] for s in per_seed] == [0, 1]
+    assert entry["seeds"]["per_seed"] == {"0": per_seed[0]["accuracy"], "1": per_seed[1]["accuracy"]}
+    # the cell pools both seeds' samples: their mean, with the interval over problems and all 4 samples each
+    pooled = (per_seed[0]["accuracy"] + per_seed[1]["accuracy"]) / 2
+    assert entry["accuracy_interval"]["estimate"] == pytest.approx(pooled)
+    assert table_cells(markdown)[0][3].startswith(f"{100 * pooled:.1f} [")
+    assert "- seeds, gsm8k adapter avg@2: mean " in markdown and "over seeds 0 1 (" in markdown
+    assert "the 4 samples (2 per seed x 2 seeds) within each drawn problem" in report["intervals"]["method"]
