@@ -84,6 +84,17 @@ def groups_vary(values: torch.Tensor, group_size: int, tolerance: float = TOLERA
     return ((finite.sum(dim=1) >= 2) & (high - low > tolerance)).tolist()
 
 
+def tie_share(groups: list[list[float | None]], tolerance: float = TOLERANCE) -> tuple[int, int]:
+    """(groups that tie, groups) for plain lists of rewards (None: no reward), as `groups_vary` decides."""
+    if not groups:
+        return 0, 0
+    size = max(len(group) for group in groups)
+    values = torch.tensor([[torch.nan if v is None else float(v) for v in group] + [torch.nan] * (size - len(group))
+                           for group in groups])
+    varies = groups_vary(values.flatten(), size, tolerance)
+    return varies.count(False), len(groups)
+
+
 @dataclass
 class Plan:
     """Which groups each process trains on: `kept[p]` and `filler[p]` list (round, group on that process)."""

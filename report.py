@@ -723,6 +723,20 @@ def _peft_snippet(run: Run, model_dir: str) -> str:
     ])
 
 
+def dynamic_sampling_text(config: dict) -> str | None:
+    """--dynamic_sampling's settings and totals from run_config.json (None when the run did not use it)."""
+    ds = config.get("dynamic_sampling")
+    if not isinstance(ds, dict):
+        return None
+    text = f"on (metric `{ds.get('metric')}`, at most {ds.get('max_rounds')} generation rounds per step)"
+    if "groups_generated" not in ds:  # written when the run ends
+        return text
+    generated, trained = ds.get("groups_generated") or 0, ds.get("groups_trained") or 0
+    return (text + f": {ds.get('completions_generated')} completions ({ds.get('tokens_generated')} tokens) generated "
+            f"in {ds.get('rounds')} rounds for {ds.get('generations')} generation batches; {trained} of {generated} "
+            f"groups trained on ({trained / max(generated, 1):.0%}); cap hit in {ds.get('cap_hits')} batch(es)")
+
+
 def model_card(run: Run, plots: list[Path], model_dir: str) -> str:
     config = run.config
     base = config.get("model_id") or _option(run, "model_name_or_path") or "not recorded"
@@ -768,6 +782,8 @@ def model_card(run: Run, plots: list[Path], model_dir: str) -> str:
         f"- **Wall time:** {duration(wall_time(run))}",
         f"- **Hardware:** {config.get('hardware') or 'not recorded'}",
     ]
+    if dynamic_sampling_text(config):
+        lines.append(f"- **Dynamic sampling:** {dynamic_sampling_text(config)}")
     versions = config.get("versions") or {}
     if versions:
         lines.append("- **Versions:** " + ", ".join(f"{k} {v}" for k, v in versions.items() if v))
@@ -848,6 +864,8 @@ def end_of_run_summary(output_dir: str | Path) -> str:
         if result.last != result.best:
             text += f" -> {'final' if run.finished else 'latest'} {at(result.last)}"
         lines.append(text)
+    if dynamic_sampling_text(config):
+        lines.append(f"  dynamic sampling:  {dynamic_sampling_text(config)}")
     warnings = config.get("health") or []
     if warnings:
         lines.append(f"  health:   {len(warnings)} warning(s): " + "; ".join(
