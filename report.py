@@ -501,6 +501,9 @@ def training_samples(run: Run) -> list[str]:
              "(`completions/completions_<step>.parquet`, `--log_completions`).", ""]
     for path in picked:
         table = pd.read_parquet(path)
+        if table.empty:  # --dynamic_sampling at its cap with no group whose rewards differ: nothing was trained on
+            lines += [f"### Step {int(path.stem.split('_')[-1])}: no completions trained on", ""]
+            continue
         table["prompt_text"] = [_text(p) for p in table["prompt"]]
         rewards = [c for c in table.columns if c not in ("step", "prompt", "completion", "advantage", "prompt_text")
                    and pd.api.types.is_numeric_dtype(table[c])]
