@@ -27,7 +27,7 @@ from pathlib import Path
 
 def plus_ties(prompts, completions, trainer_state=None, **kwargs):
     log = os.environ.get("REWARD_CALL_LOG")
-    if log and trainer_state is not None:  # one line per call (= per generation round) on each process
+    if log and len(completions) > 1:  # one line per call (= per generation round) on each process; not the probe
         with open(f"{log}.rank{os.environ.get('RANK', '0')}", "a") as f:
             f.write(f"{trainer_state.global_step}\\n")
     return [1.0 if "+" in p[-1]["content"] else float(i % 4) for i, p in enumerate(prompts)]
