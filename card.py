@@ -110,6 +110,9 @@ def training_samples(run: Run) -> list[str]:
              "(`completions/completions_<step>.parquet`, `--log_completions`).", ""]
     for path in picked:
         table = pd.read_parquet(path)
+        if table.empty:  # --dynamic_sampling at its cap with no group whose rewards differ: nothing was trained on
+            lines += [f"### Step {int(path.stem.split('_')[-1])}: no completions trained on", ""]
+            continue
         table["prompt_text"] = [_text(p) for p in table["prompt"]]
         rewards = [c for c in table.columns if c not in ("step", "prompt", "completion", "advantage", "prompt_text")
                    and pd.api.types.is_numeric_dtype(table[c])]
@@ -269,6 +272,20 @@ def _peft_snippet(run: Run, model_dir: str) -> str:
     ])
 
 
+def dynamic_sampling_text(config: dict) -> str | None:
+    """--dynamic_sampling's settings and totals from run_config.json (None when the run did not use it)."""
+    ds = config.get("dynamic_sampling")
+    if not isinstance(ds, dict):
+        return None
+    text = f"on (metric `{ds.get('metric')}`, at most {ds.get('max_rounds')} generation rounds per step)"
+    if "groups_generated" not in ds:  # written when the run ends
+        return text
+    generated, trained = ds.get("groups_generated") or 0, ds.get("groups_trained") or 0
+    return (text + f": {ds.get('completions_generated')} completions ({ds.get('tokens_generated')} tokens) generated "
+            f"in {ds.get('rounds')} rounds for {ds.get('generations')} generation batches; {trained} of {generated} "
+            f"groups trained on ({trained / max(generated, 1):.0%}); cap hit in {ds.get('cap_hits')} batch(es)")
+
+
 def model_card(run: Run, plots: list[Path], model_dir: str) -> str:
     config = run.config
     base = config.get("model_id") or option(run, "model_name_or_path") or "not recorded"
@@ -314,6 +331,8 @@ def model_card(run: Run, plots: list[Path], model_dir: str) -> str:
         f"- **Wall time:** {duration(wall_time(run))}",
         f"- **Hardware:** {config.get('hardware') or 'not recorded'}",
     ]
+    if dynamic_sampling_text(config):
+        lines.append(f"- **Dynamic sampling:** {dynamic_sampling_text(config)}")
     versions = config.get("versions") or {}
     if versions:
         lines.append("- **Versions:** " + ", ".join(f"{k} {v}" for k, v in versions.items() if v))

@@ -136,7 +136,25 @@ class RunDoctor(TrainerCallback):
             found.append(("no_signal", f"{no_signal:.0%} of groups have equal rewards "
                                        f"({self.span('frac_reward_zero_std')}): {self.why_no_signal()}"))
         found += self.flat_accuracy() + self.reward_problems() + self.collapse_and_blowups() + self.heldout_drop()
-        return found
+        return found + self.dynamic_sampling_cap()
+
+    def dynamic_sampling_cap(self) -> list[tuple[str, str]]:
+        """--dynamic_sampling ran out of generation rounds before its batch held enough groups whose rewards differ
+        (the latest logged step; the run continues on the groups it had)."""
+        hit = self.logged.get("dynamic_sampling/cap_hit", [])
+        if not hit or hit[-1] <= 0:
+            return []
+        filled = self.logged.get("dynamic_sampling/batch_filled", [0.0])[-1]
+        rounds = max(self.logged.get("dynamic_sampling/rounds", [0.0]))
+        accuracy = (self.logged.get(self.accuracy_key) or [None])[-1]
+        data = ("easier data (nearly all answers are wrong)" if accuracy is not None and accuracy <= ALL_WRONG else
+                "harder data (nearly all answers are right)" if accuracy is not None and accuracy >= ALL_RIGHT else
+                "data nearer the model's level (easier if most answers are wrong, harder if most are right)")
+        return [("dynamic_sampling_cap", (
+            f"dynamic sampling hit --max_generation_rounds ({rounds:g} rounds) with only {filled:.0%} of the batch "
+            "made of groups whose rewards differ (dynamic_sampling/batch_filled): the step trained on fewer groups; "
+            f"use {data}, raise --temperature or --num_generations for more varied completions, or raise "
+            "--max_generation_rounds"))]
 
     def why_no_signal(self) -> str:
         clipped = self.recent("completions/clipped_ratio")

@@ -147,6 +147,18 @@ class TrainConfig(GRPOConfig):
         "help": "KV cache for generation: 'static' (fixed-size, much faster decoding on a GPU), 'dynamic' (the "
                 "transformers default); 'auto': static on CUDA without vLLM, dynamic on CPU."})
 
+    # Dynamic sampling (DAPO): docs/dynamic-sampling.md. The last two stay None unless given, so that giving them
+    # without --dynamic_sampling is refused rather than ignored.
+    dynamic_sampling: bool = field(default=False, metadata={
+        "help": "Train only on groups whose rewards differ: drop groups whose completions all tie and generate for "
+                "more prompts until the batch is full again (DAPO's dynamic sampling; more generation per step)."})
+    dynamic_sampling_metric: str | None = field(default=None, metadata={
+        "help": "With --dynamic_sampling: the figure that must differ within a group: 'reward' (the weighted total; "
+                "default) or one of --reward_funcs (e.g. accuracy)."})
+    max_generation_rounds: int | None = field(default=None, metadata={
+        "help": "With --dynamic_sampling: generation rounds per step at most, the first included (default 4); "
+                "when hit, the step trains on the varied groups it has."})
+
     def __post_init__(self):
         # TRL defaults bf16 to True, which refuses to start without a GPU: make precision automatic instead.
         if self.bf16 is None:
@@ -159,7 +171,7 @@ class TrainConfig(GRPOConfig):
             reconcile_with_launcher(self)
         except UsageError as err:
             self.problems.append(str(err))
-        self.problems += generation_batch_problems(self)
+        self.problems += generation_batch_problems(self) + dynamic_sampling_problems(self)
         if self.problems and not self.raise_problems:
             return
         for problem in self.problems:
@@ -207,6 +219,38 @@ def generation_batch_problems(args) -> list[str]:
     return []
 
 
+def dynamic_sampling_problems(args) -> list[str]:
+    """--dynamic_sampling's options that make no sense (the metric is checked against the rewards in
+    `dynamic_sampling_metric_problems`, which sees --reward_funcs)."""
+    given = [flag for flag, value in [("--dynamic_sampling_metric", args.dynamic_sampling_metric),
+                                      ("--max_generation_rounds", args.max_generation_rounds)] if value is not None]
+    if given and not args.dynamic_sampling:
+        return [f"{' and '.join(given)} only apply with --dynamic_sampling: add --dynamic_sampling, or drop "
+                f"{' and '.join(given)}"]
+    if not args.dynamic_sampling:
+        return []
+    if args.max_generation_rounds is not None and args.max_generation_rounds < 1:
+        return [f"--max_generation_rounds {args.max_generation_rounds} is out of range: it must be at least 1 "
+                "(the first round included)"]
+    batch = generation_batch(args)
+    per_process = batch.completions // batch.processes
+    if args.num_generations and per_process % args.num_generations:
+        return [f"--dynamic_sampling needs whole groups on each process, but each process generates {per_process} "
+                f"completions per step, not a multiple of --num_generations {args.num_generations}: make "
+                f"--batch_size a multiple of {args.num_generations}"]
+    return []
+
+
+def dynamic_sampling_metric_problems(script_args, training_args) -> list[str]:
+    """--dynamic_sampling_metric must name the total ('reward') or one of the run's --reward_funcs."""
+    metric = training_args.dynamic_sampling_metric
+    if not training_args.dynamic_sampling or metric is None or metric == "reward" \
+            or metric in script_args.reward_funcs:
+        return []
+    return [f"--dynamic_sampling_metric {metric} is not one of this run's rewards: use 'reward' (the total) or one "
+            f"of --reward_funcs ({', '.join(script_args.reward_funcs)})"]
+
+
 @dataclass
 class ModelArguments(ModelConfig):
     """TRL's ModelConfig (model loading, LoRA and quantization flags) with the seed's --model_id and LoRA on."""
@@ -227,6 +271,7 @@ OUR_OPTIONS = {
                  "temperature", "beta", "logging_steps", "save_steps", "save_strategy", "seed", "report_to",
                  "resume_from_checkpoint", "overwrite_output_dir", "bf16", "gradient_checkpointing"],
     "Rewards": ["reward_funcs", "reward_weights", "overlong_buffer"],
+    "Dynamic sampling": ["dynamic_sampling", "dynamic_sampling_metric", "max_generation_rounds"],
     "Held-out evaluation during training": ["eval_dataset_id", "eval_split", "eval_dataset_config", "eval_steps",
                                             "eval_max_samples", "eval_prompt_column", "eval_solution_column"],
     "LoRA and quantization": ["lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "load_in_4bit",
@@ -305,14 +350,18 @@ def make_parser(config_class=TrainConfig):
 def parse_args(argv: list[str] | None = None):
     """Parse argv (and `--config file.yaml`) into (ScriptArguments, TrainConfig, ModelArguments); an option
     combination that cannot run is a UsageError."""
-    return parse_with(argv, TrainConfig)
+    script_args, training_args, model_args = parse_with(argv, TrainConfig)
+    for problem in dynamic_sampling_metric_problems(script_args, training_args):
+        raise UsageError(problem)
+    return script_args, training_args, model_args
 
 
 def parse_check_args(argv: list[str]):
     """For --check: (ScriptArguments, TrainConfig, ModelArguments, every option problem), nothing raised for those,
     so that the preflight lists them all."""
     script_args, training_args, model_args = parse_with(argv, CheckConfig)
-    return script_args, training_args, model_args, list(training_args.problems)
+    problems = list(training_args.problems) + dynamic_sampling_metric_problems(script_args, training_args)
+    return script_args, training_args, model_args, problems
 
 
 def parse_with(argv: list[str] | None, config_class):

@@ -221,13 +221,14 @@ def report_samples(report: Report, script_args, training_args, model_args, token
     from models import load_for_generation
 
     count = script_args.check_samples
+    group = max(2, training_args.num_generations or 2)  # a whole group per prompt: does it tie, as training would see?
     report.section(f"sampled completions: the base model on the first {count} training prompt(s), as training samples")
     if not torch.cuda.is_available():
         report.line("generating on CPU: with a 0.5B model this may take a minute (--check_samples 0 skips it)")
     try:
         settings = eval_settings(script_args, training_args, model_args, dataset_id=script_args.dataset_id,
-                                 split=script_args.dataset_split, max_samples=count, batch_size=count,
-                                 temperature=training_args.temperature, top_p=training_args.top_p)
+                                 split=script_args.dataset_split, max_samples=count, batch_size=count * group,
+                                 temperature=training_args.temperature, top_p=training_args.top_p, num_samples=group)
         funcs = evaluation.reward_functions(settings)
         rows, _ = evaluation.load_prompts(settings, tokenizer)
         model = load_for_generation(model_args.model_name_or_path, None, "--model_id")
@@ -236,12 +237,17 @@ def report_samples(report: Report, script_args, training_args, model_args, token
         return
     records = evaluation.generate_records(model, tokenizer, rows, settings, funcs)
     names = [name for name in funcs if name in records[0]]
+    groups = {}
+    for record in records:
+        groups.setdefault(record["index"], []).append(record)
+    records = [group_records[0] for group_records in groups.values()]  # shown: one completion per prompt
     for record in records:
         cut = "  CUT at --max_completion_length" if record["truncated"] else ""
         scores = ", ".join(f"{name} {record[name]}" for name in names)
         report.line(f"-- prompt {record['index'] + 1}: {record['completion_tokens']} tokens{cut}; reward "
                     f"{record['reward']} ({scores})")
         report.line(shorten(record["completion"], 400))
+    report_ties(report, list(groups.values()), training_args)
     limit = training_args.max_completion_length
     if all(record["truncated"] for record in records):
         report.warn(f"all {len(records)} completions were cut at --max_completion_length {limit}: a cut answer never "
@@ -251,6 +257,23 @@ def report_samples(report: Report, script_args, training_args, model_args, token
         report.warn(f"none of the {len(records)} completions got any reward: if that holds for the whole data set, "
                     "every group has equal rewards and GRPO learns nothing; check the rewards above, the system "
                     "prompt's format instructions, or use easier data or a stronger model")
+
+
+def report_ties(report: Report, groups: list[list[dict]], training_args) -> None:
+    """What share of the sampled groups tie (every completion the same figure: zero advantage, nothing learned);
+    when most do, --dynamic_sampling is suggested."""
+    from dynamic_sampling import TOTAL, tie_share
+
+    metric = training_args.dynamic_sampling_metric or TOTAL
+    # eval.py's record keys: a registry reward by its name, a custom one by its function's name
+    key = metric if metric == TOTAL or metric in reward.REWARD_FUNCS else metric.replace(":", ".").split(".")[-1]
+    tied, total = tie_share([[record.get(key) for record in group] for group in groups])
+    size = len(groups[0]) if groups else 0
+    report.line(f"groups that tie: {tied} of {total} prompts' {size} completions all got the same {metric} "
+                f"({tied / max(total, 1):.0%}): a tied group has zero advantage and teaches nothing")
+    if total and tied / total > 0.5 and not training_args.dynamic_sampling:
+        report.line("  -> most groups tie: consider --dynamic_sampling (trains only on groups whose rewards differ; "
+                    "more generation per step), or data nearer the model's level")
 
 
 def report_batch(report: Report, args, kept: int | None) -> None:

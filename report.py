@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from card import REPORT_DIR, SAMPLES_FILE, model_card, samples_markdown
+from card import REPORT_DIR, SAMPLES_FILE, dynamic_sampling_text, model_card, samples_markdown
 from cli import one_line_errors
 from errors import UsageError, error_exit
 from plots import write_plots
@@ -80,6 +80,8 @@ def end_of_run_summary(output_dir: str | Path) -> str:
         if result.last != result.best:
             text += f" -> {'final' if run.finished else 'latest'} {at(result.last)}"
         lines.append(text)
+    if dynamic_sampling_text(config):
+        lines.append(f"  dynamic sampling:  {dynamic_sampling_text(config)}")
     warnings = config.get("health") or []
     if warnings:
         lines.append(f"  health:   {len(warnings)} warning(s): " + "; ".join(

@@ -9,6 +9,7 @@ import shlex
 import shutil
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import reward
@@ -55,6 +56,7 @@ def train(script_args, training_args, model_args) -> Path:
 
     from callbacks import ReadableProgress
     from doctor import RunDoctor
+    from dynamic_sampling import DynamicSamplingTrainer, settings_from
 
     model = load_policy(model_args, training_args)
     peft_config = lora_config(model_args)
@@ -66,7 +68,9 @@ def train(script_args, training_args, model_args) -> Path:
         model = load_trainable_adapter(model, init_adapter)
         peft_config = None  # TRL trains the PeftModel's own adapter; a config would stack a second one
     checkpointing = choose_gradient_checkpointing(model, model_args, training_args)
-    trainer = GRPOTrainer(
+    dynamic = settings_from(training_args, script_args.reward_funcs)
+    trainer_class = partial(DynamicSamplingTrainer, dynamic_sampling=dynamic) if dynamic else GRPOTrainer
+    trainer = trainer_class(
         model=model,
         reward_funcs=reward_funcs,
         args=training_args,
@@ -87,7 +91,8 @@ def train(script_args, training_args, model_args) -> Path:
              "cache_implementation": training_args.cache_implementation or "dynamic"}
     main_print("speed settings: " + ", ".join(f"{k}={v}" for k, v in speed.items()))
     earlier = time_before(resume)
-    start = {"init_adapter": init_adapter, "started_at": started - earlier}
+    start = {"init_adapter": init_adapter, "started_at": started - earlier,
+             "dynamic_sampling": dataclasses.asdict(dynamic) if dynamic else None}
     save_run_config(script_args, training_args, model_args, finished=False, speed_settings=speed,
                     health=doctor.warnings, **start)
     trainer.train(resume_from_checkpoint=resume)
@@ -100,6 +105,8 @@ def train(script_args, training_args, model_args) -> Path:
     outcome = {"speed_settings": speed, "final_step": trainer.state.global_step, **start,
                "wall_time_s": round(time.time() - started + earlier, 1),  # with the time before a resume
                "health": doctor.warnings}
+    if dynamic:  # the settings and the run's totals (the card and the end-of-run summary show them)
+        outcome["dynamic_sampling"] = {**dataclasses.asdict(dynamic), **trainer.dynamic_totals.as_dict()}
     if held_out:
         outcome.update(held_out.keep_best(output_dir))
     save_run_config(script_args, training_args, model_args, finished=True, **outcome)
