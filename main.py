@@ -379,9 +379,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_training(script_args, training_args, model_args):
+    """train.train, holding --output_dir's lock for the run's life (output_dir.RunLock: one writer per directory).
+    Under accelerate launch only the main process takes it: the others write nothing of their own there, and a
+    refused main process stops them (the launcher ends every rank when one fails)."""
+    import contextlib
+    import shlex
+
+    from output_dir import RunLock
+    from runs import check_writable
     from train import train
 
-    return train(script_args, training_args, model_args)
+    check_writable(training_args.output_dir, "--output_dir", directory=True)  # before the lock creates the folder
+    command = shlex.join([os.path.basename(sys.argv[0]), *sys.argv[1:]])
+    lock = RunLock(training_args.output_dir, command) if is_main_process() else contextlib.nullcontext()
+    with lock:
+        return train(script_args, training_args, model_args)
 
 
 def demo_options(argv: list[str], training_args) -> dict:

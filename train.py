@@ -6,7 +6,6 @@ import dataclasses
 import json
 import os
 import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from distributed import is_main_process, main_print, world_size
 from errors import UsageError
 from models import (adapter_base, check_target_modules, choose_gradient_checkpointing, load_chat_tokenizer,
                     load_policy, looks_local, lora_config)
+from output_dir import check_overwrite, clear_run_output
 from runs import (RUN_CONFIG, absolute, check_writable, is_finished_run, last_complete_checkpoint, package_versions,
                   read_json, read_run_config, write_json)
 
@@ -40,7 +40,8 @@ def train(script_args, training_args, model_args) -> Path:
     model_args.model_name_or_path = absolute(model_args.model_name_or_path)
     script_args.dataset_id = absolute(script_args.dataset_id)
     script_args.eval_dataset_id = absolute(script_args.eval_dataset_id)
-    resume = prepare_output_dir(output_dir, training_args, script_args.overwrite_output_dir)
+    resume = prepare_output_dir(output_dir, training_args, script_args.overwrite_output_dir,
+                                read_inputs(script_args, training_args, model_args, init_adapter))
     tokenizer = load_chat_tokenizer(model_args.model_name_or_path, "--model_id", revision=model_args.model_revision)
     dataset = load_training_prompts(script_args, tokenizer)
     held_out = held_out_eval(script_args, training_args, model_args, tokenizer)
@@ -64,6 +65,10 @@ def train(script_args, training_args, model_args) -> Path:
         model = load_trainable_adapter(model, init_adapter)
         peft_config = None  # TRL trains the PeftModel's own adapter; a config would stack a second one
     checkpointing = choose_gradient_checkpointing(model, model_args, training_args)
+    if script_args.overwrite_output_dir:  # only now, after every check that could refuse the run
+        clear_output_dir(output_dir, training_args)
+        if held_out:
+            held_out.best = {}  # read from the cleared run's best/best.json: not this run's
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
@@ -254,13 +259,22 @@ def held_out_eval(script_args, training_args, model_args, tokenizer):
     return callback
 
 
-def prepare_output_dir(output_dir: Path, training_args, overwrite: bool) -> str | None:
-    """Decide where training starts: fresh, resumed from the last checkpoint, or refused (a finished run)."""
+def read_inputs(script_args, training_args, model_args, init_adapter) -> list[tuple[str, str | None]]:
+    """(flag, path) of everything the command reads from disk, which --overwrite_output_dir must never delete."""
+    config = sys.argv[sys.argv.index("--config") + 1] if "--config" in sys.argv[:-1] else None
+    deepspeed = training_args.deepspeed if isinstance(training_args.deepspeed, str) else None
+    return [("--dataset_id", script_args.dataset_id), ("--eval_dataset_id", script_args.eval_dataset_id),
+            ("--model_id", init_adapter or model_args.model_name_or_path), ("--config", config),
+            ("--deepspeed", deepspeed), ("--resume_from_checkpoint", training_args.resume_from_checkpoint),
+            *[("--reward_funcs", spec) for spec in script_args.reward_funcs if ":" in spec]]
+
+
+def prepare_output_dir(output_dir: Path, training_args, overwrite: bool, inputs=()) -> str | None:
+    """Decide where training starts: fresh (the run's old output cleared later by `clear_output_dir`, once nothing
+    can refuse the run), resumed from the last checkpoint, or refused (a finished run; a folder --overwrite_output_dir
+    must not empty)."""
     if overwrite:
-        # The main process deletes, the others wait, so no rank sees a half-deleted directory.
-        with training_args.main_process_first(desc="clearing --output_dir"):
-            if is_main_process() and output_dir.exists():
-                shutil.rmtree(output_dir)
+        check_overwrite(output_dir, list(inputs))
         return None
     if training_args.resume_from_checkpoint:
         checkpoint = Path(training_args.resume_from_checkpoint)
@@ -273,6 +287,17 @@ def prepare_output_dir(output_dir: Path, training_args, overwrite: bool) -> str 
         raise UsageError(f"{output_dir} already holds a finished run: pass --overwrite_output_dir to replace it, "
                          "or choose another --output_dir")
     return last_complete_checkpoint(output_dir)
+
+
+def clear_output_dir(output_dir: Path, training_args) -> None:
+    """--overwrite_output_dir: delete the earlier run's files (only those: output_dir.clear_run_output). The main
+    process deletes, the others wait, so no rank sees a half-deleted directory."""
+    with training_args.main_process_first(desc="clearing --output_dir"):
+        if is_main_process():
+            deleted = clear_run_output(output_dir)
+            if deleted:
+                main_print(f"--overwrite_output_dir: removed the earlier run's {', '.join(deleted[:6])}"
+                           f"{' ...' if len(deleted) > 6 else ''} from {output_dir}")
 
 
 def hardware() -> str:

@@ -1,0 +1,133 @@
+"""The output directory: --overwrite_output_dir removes only what a run of ours wrote there (never the current
+directory, home, /, a user's file or the data the command reads), and one run at a time holds it (the lock)."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_cli
+from errors import UsageError
+from output_dir import LOCK_FILE, RunLock, check_overwrite, clear_run_output
+
+
+def plant_run(path: Path) -> Path:
+    """The files a finished LoRA run with held-out evaluation leaves (names as train.py, TRL and report.py write)."""
+    for name in ["run_config.json", "README.md", "adapter_config.json", "adapter_model.safetensors", "tokenizer.json",
+                 "tokenizer_config.json", "chat_template.jinja", "trainer_state.json", "training_args.bin",
+                 "checkpoint-2/trainer_state.json", "checkpoint-2/optimizer.pt", "best/best.json",
+                 "best/adapter_model.safetensors", "final/adapter_config.json", "heldout/step-0.jsonl",
+                 "completions/completions_00001.parquet", "report/rewards.png", "report/samples.md",
+                 "runs/events.out.tfevents.1.host"]:
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text("x")
+    return path
+
+
+def error_lines(proc) -> list[str]:
+    """The `error:` lines (a library may add its own line to stderr: only ours are asserted on)."""
+    return [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+# (output_dir relative to the working directory, what is planted there, inputs, words the refusal must say, what must
+# survive)
+REFUSED = [
+    (".", "notes.txt", [], "the current directory", "notes.txt"),
+    ("..", "work/notes.txt", [], "a parent of the current directory", "work/notes.txt"),
+    ("run", "run/notes.txt", [], "holds notes.txt", "run/notes.txt"),
+    ("run", "run/report/mine.csv", [], "report/mine.csv", "run/report/mine.csv"),
+    ("run", "run/data/train.jsonl", [("--dataset_id", "run/data/train.jsonl")], "--dataset_id run/data/train.jsonl",
+     "run/data/train.jsonl"),
+    ("run", "run/checkpoint-2/adapter_model.safetensors", [("--model_id", "run/checkpoint-2")],
+     "--model_id run/checkpoint-2", "run/checkpoint-2/adapter_model.safetensors"),
+    ("run", "run/my_rewards.py", [("--reward_funcs", "run/my_rewards.py:brevity")], "--reward_funcs", "run/my_rewards.py"),
+    ("run", "run/config.json", [], "no run record", "run/config.json"),  # a model folder: our names, not our run
+]
+
+
+@pytest.mark.parametrize("output_dir, planted, inputs, says, survives", REFUSED)
+def test_overwrite_refuses_what_a_run_did_not_write(in_tmp, output_dir, planted, inputs, says, survives):
+    work = in_tmp / "work"
+    work.mkdir()
+    os.chdir(work)  # ".." is then in_tmp, a parent of the working directory
+    base = work if output_dir != ".." else in_tmp
+    (base / planted).parent.mkdir(parents=True, exist_ok=True)
+    (base / planted).write_text("the user's")
+    if output_dir == "run" and "record" not in says:
+        plant_run(work / "run")
+    with pytest.raises(UsageError) as err:
+        check_overwrite(Path(output_dir), inputs)
+    message = str(err.value)
+    assert says in message and "\n" not in message, message
+    assert (base / survives).read_text() == "the user's"
+
+
+def test_overwrite_refuses_root_and_home(in_tmp):
+    for path, says in [("/", "root"), (str(Path.home()), "home")]:
+        with pytest.raises(UsageError, match=says):
+            check_overwrite(Path(path), [])
+
+
+def test_overwrite_clears_a_run_and_keeps_nothing_else(in_tmp):
+    run = plant_run(in_tmp / "run")
+    (run / LOCK_FILE).write_text("{}")
+    check_overwrite(run, [("--dataset_id", str(in_tmp / "train.jsonl"))])  # data outside: allowed
+    deleted = clear_run_output(run)
+    assert "run_config.json" in deleted and "checkpoint-2" in deleted
+    assert sorted(p.name for p in run.iterdir()) == [LOCK_FILE]  # the lock of the run now holding the folder stays
+    check_overwrite(in_tmp / "new", [])  # a folder that does not exist yet: nothing to refuse
+
+
+def test_overwrite_from_the_command_line_keeps_the_current_directory(tmp_path):
+    """The reported data loss: `--output_dir . --overwrite_output_dir` from a project folder."""
+    (tmp_path / "notes.txt").write_text("keep me")
+    (tmp_path / "train.jsonl").write_text('{"problem": "1+1", "solution": "2"}\n')
+    proc = run_cli(REPO / "main.py", "--output_dir", ".", "--overwrite_output_dir", "--dataset_id", "train.jsonl",
+                   "--model_id", "/nonexistent-model", cwd=tmp_path, timeout=300)
+    assert proc.returncode == 2 and len(error_lines(proc)) == 1, proc.stderr[-2000:]
+    assert "current directory" in error_lines(proc)[0] and "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "train.jsonl"]
+
+
+def test_second_writer_gets_one_line_naming_the_holder(tmp_path):
+    with RunLock(tmp_path / "run", "main.py --output_dir run"):
+        assert (tmp_path / "run" / LOCK_FILE).is_file()
+        with pytest.raises(UsageError) as err:
+            with RunLock(tmp_path / "run"):
+                pass
+        assert f"pid {os.getpid()}" in str(err.value) and "main.py --output_dir run" in str(err.value)
+        assert "\n" not in str(err.value)
+    assert not (tmp_path / "run").exists()  # the lock made the folder and nothing else filled it: gone again
+    with RunLock(tmp_path / "run"):  # released on exit: the next run takes it
+        pass
+
+
+HOLD = ("import sys, time; sys.path.insert(0, sys.argv[1]); from output_dir import RunLock; "
+        "lock = RunLock(sys.argv[2], 'holder').__enter__(); print('held', flush=True); time.sleep(600)")
+
+
+def test_lock_of_a_killed_run_is_free_and_a_live_one_refuses_the_cli(tmp_path):
+    """Two processes: a live holder refuses `main.py` into its folder in one line; once it is killed (no cleanup
+    runs), its stale lock file no longer holds anyone back."""
+    run = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(REPO), str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        proc = run_cli(REPO / "main.py", "--output_dir", run, "--dataset_id", tmp_path / "missing.jsonl", timeout=300)
+        assert proc.returncode == 2 and "in use by another run" in error_lines(proc)[0], proc.stderr[-2000:]
+        assert f"pid {holder.pid}" in proc.stderr and "Traceback" not in proc.stderr
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert (run / LOCK_FILE).is_file()  # left behind by the killed process ...
+    with RunLock(run):  # ... and recognised as stale: the kernel dropped its flock
+        pass
