@@ -515,21 +515,46 @@ def differing(header: dict, settings: EvalSettings) -> list[str]:
     return [key for key, value in settings.key().items() if header.get(key) != value]
 
 
-def read_partial(path: Path, settings: EvalSettings) -> dict:
-    """Finished records by (index, sample), after checking they were made with these settings. Any record line that
-    does not parse (a torn last line when the process was killed mid-write, or a damaged one) is dropped and counted;
-    the file is rewritten clean so appends stay valid JSON lines."""
+def data_fingerprint(settings: EvalSettings, rows: list[dict]) -> dict:
+    """What the partial file's records depend on besides the settings: the data file's size and modification time
+    (a local file or directory) and a hash of the rows evaluated, so a file rewritten at the same path is noticed."""
+    path = Path(settings.dataset_id).expanduser()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+    stats = [p.stat() for p in files]
+    rows_text = json.dumps([[r["index"], r["prompt"], r["solution"]] for r in rows], default=str)
+    fingerprint = {"rows_sha256": hashlib.sha256(rows_text.encode()).hexdigest()[:16]}
+    if stats:
+        fingerprint.update(size=sum(st.st_size for st in stats), mtime=max(st.st_mtime for st in stats))
+    return fingerprint
+
+
+def partial_header(settings: EvalSettings, data: dict) -> str:
+    return json.dumps({"settings": settings.key(), "data": data}) + "\n"
+
+
+def read_partial(path: Path, settings: EvalSettings, data: dict | None = None) -> dict:
+    """Finished records by (index, sample), after checking they were made with these settings and on this data
+    (`data_fingerprint`: when it changed, the file is started over, saying so). Any record line that does not parse
+    (a torn last line when the process was killed mid-write, or a damaged one) is dropped and counted; the file is
+    rewritten clean so appends stay valid JSON lines."""
     if not path.exists():
         return {}
     lines = path.read_text().splitlines()
     try:
-        header = json.loads(lines[0])["settings"]
+        first = json.loads(lines[0])
+        header = first["settings"]
     except (IndexError, ValueError, KeyError, TypeError):
         raise UsageError(f"{path} is not a partial result file of eval.py: delete it or choose another --output_file")
     differs = differing(header, settings)
     if differs:
         raise UsageError(f"{path} holds results made with different settings ({', '.join(differs)}): re-run with the "
                          "same settings to resume, or delete it or choose another --output_file to start afresh")
+    if data is not None and first.get("data") != data:
+        changed = [k for k in ("size", "mtime", "rows_sha256") if (first.get("data") or {}).get(k) != data.get(k)]
+        print(f"starting over: the data ({settings.dataset_id}) changed since {path} was written "
+              f"({', '.join(changed)} differ), so its {len(lines) - 1} finished completion(s) are not reused")
+        path.unlink()
+        return {}
     done, dropped = {}, 0
     for line in lines[1:]:
         try:
@@ -540,7 +565,8 @@ def read_partial(path: Path, settings: EvalSettings) -> dict:
     if dropped:
         print(f"dropped {dropped} unreadable line(s) of {path} (cut short when a run was killed, or damaged): their "
               "completions are generated again")
-    write_atomically(path, "".join(json.dumps(x) + "\n" for x in [{"settings": settings.key()}, *done.values()]))
+    write_atomically(path, "".join([json.dumps({**first, "settings": settings.key()}) + "\n",
+                                    *(json.dumps(x) + "\n" for x in done.values())]))
     return done
 
 
@@ -579,7 +605,8 @@ def evaluate(args: EvalArguments) -> dict:
     batches = make_batches(rows, settings)
     total = sum(map(len, batches))
     partial = partial_path(output_file)
-    done = read_partial(partial, settings)
+    data = data_fingerprint(settings, rows)
+    done = read_partial(partial, settings, data)
     todo = [(b, batch) for b, batch in enumerate(batches) if any((r["index"], j) not in done for r, j in batch)]
     if done:
         print(f"resuming from {partial}: {len(done)} of {total} completions already done")
@@ -592,7 +619,7 @@ def evaluate(args: EvalArguments) -> dict:
                       0)
         bar = tqdm(total=total, initial=len(done), desc="eval", unit="completion", dynamic_ncols=True)
         if not partial.exists():  # created only now, so a run that fails while loading leaves nothing behind
-            write_atomically(partial, json.dumps({"settings": settings.key()}) + "\n")
+            write_atomically(partial, partial_header(settings, data))
 
         def save(batch, ids):  # decode, score and append while the next batch generates
             records = [rec for rec in make_records(batch, ids, tokenizer, config, settings, funcs)

@@ -165,6 +165,13 @@ def lora_summary(config) -> dict:
     return {"--lora_r": config.get("r"), "--lora_alpha": config.get("lora_alpha"), "--lora_target_modules": modules}
 
 
+# ScriptArguments that select the data (training and held out) or shape the prompt or the reward: a resume with
+# another value would continue one run's history on other rows.
+RESUME_DATA_OPTIONS = ["dataset_id", "dataset_config", "dataset_split", "prompt_column", "solution_column",
+                       "system_prompt", "max_prompt_length", "overlong_buffer", "eval_dataset_id", "eval_split",
+                       "eval_prompt_column", "eval_solution_column", "eval_max_samples"]
+
+
 def check_checkpoint_belongs(checkpoint: Path, model, peft_config, script_args, training_args, model_args) -> None:
     """A checkpoint resumes only a run with its settings: another run's (other LoRA modules, another base model,
     other rewards) would crash while loading or silently mix two runs' histories into one summary."""
@@ -184,15 +191,19 @@ def check_checkpoint_belongs(checkpoint: Path, model, peft_config, script_args, 
     recorded = {"--reward_funcs": [reward.recorded_reward_spec(s) for s in script_args.reward_funcs],
                 "--reward_weights": list(training_args.reward_weights or [1.0] * len(script_args.reward_funcs)),
                 "--num_generations": training_args.num_generations,
-                "--max_completion_length": training_args.max_completion_length,
-                "--dataset_id": script_args.dataset_id, "--system_prompt": script_args.system_prompt}
+                "--max_completion_length": training_args.max_completion_length}
     for flag, value in recorded.items():
         key = flag.removeprefix("--")
-        if key in run and (absolute(run[key]) if key == "dataset_id" else run[key]) != value:
+        if key in run and run[key] != value:
             differences.append(f"{flag} {run[key]} vs {value}")
-    buffer = (run.get("script_args") or {}).get("overlong_buffer", script_args.overlong_buffer)
-    if buffer != script_args.overlong_buffer:
-        differences.append(f"--overlong_buffer {buffer} vs {script_args.overlong_buffer}")
+    theirs = run.get("script_args") or {}
+    for key in RESUME_DATA_OPTIONS:  # the rows trained on and held out: another choice mixes two runs' figures
+        if key in theirs:
+            value, recorded_value = getattr(script_args, key), theirs[key]
+            if key in ("dataset_id", "eval_dataset_id"):
+                recorded_value = absolute(recorded_value)
+            if recorded_value != value:
+                differences.append(f"--{key} {recorded_value} vs {value}")
     if differences:
         raise UsageError(f"checkpoint {checkpoint} was trained with other settings ({'; '.join(differences[:3])}; "
                          "checkpoint vs now): resume it with the same settings, or pass --overwrite_output_dir or "
