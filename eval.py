@@ -27,7 +27,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from environment import quiet_library_warnings, share_cpu_cores  # noqa: E402
+from environment import ctrl_c_to_main, quiet_ctrl_c_while_starting, quiet_library_warnings, share_cpu_cores  # noqa: E402
+
+if __name__ == "__main__":
+    quiet_ctrl_c_while_starting()  # until main()'s own handler: one line, not an import's traceback
+
 
 # Run as a command (not imported by tests or other modules): choose CPU threads before torch starts its thread pool.
 CPU_THREADS = share_cpu_cores() if __name__ == "__main__" else None
@@ -38,8 +42,8 @@ from transformers import GenerationConfig, HfArgumentParser
 
 import benchmarks
 import reward
-from data_utils import (DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT, check_split, fitting_prompts, load_prompt_dataset,
-                        tokenize_prompts)
+from data_utils import (DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT, check_split, empty_problems, fitting_prompts,
+                        load_prompt_dataset, tokenize_prompts)
 from errors import UsageError, error_exit, first_line
 from models import adapter_base, kv_cache, load_chat_tokenizer, load_for_generation, looks_local
 from runs import absolute, check_writable, read_json, read_run_config, write_atomically
@@ -322,8 +326,8 @@ def load_prompts(settings: EvalSettings, tokenizer) -> tuple[list[dict], int]:
     ids = tokenize_prompts(prompts, tokenizer)
     origin = {"run": " (the run's)", "default": " (the default)"}.get(settings.sources.get("max_prompt_length"), "")
     rows = [{"index": i, "prompt": prompts[i], "solution": solutions[i], "prompt_ids": ids[i]}
-            for i in fitting_prompts(list(map(len, ids)), settings.max_prompt_length, origin=origin)]
-    skipped = len(ids) - len(rows)
+            for i in fitting_prompts(list(map(len, ids)), settings.max_prompt_length, origin=origin, prompts=prompts)]
+    skipped = len(ids) - len(rows) - len(empty_problems(prompts))  # too long (empty ones: load_prompt_dataset's line)
     return rows[:settings.max_samples] if settings.max_samples else rows, skipped
 
 
@@ -737,6 +741,7 @@ def main(argv: list[str] | None = None) -> int:
         print(CPU_THREADS)
     args = None
     try:
+        ctrl_c_to_main()
         args = parse_args(argv)
         benchmarks.check_options(args)
         if args.benchmarks:

@@ -21,7 +21,11 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from environment import quiet_bitsandbytes, quiet_library_warnings, share_cpu_cores  # noqa: E402
+from environment import (ctrl_c_to_main, quiet_bitsandbytes, quiet_ctrl_c_while_starting,  # noqa: E402
+                         quiet_library_warnings, share_cpu_cores)
+
+if __name__ == "__main__":
+    quiet_ctrl_c_while_starting()  # until main()'s own handler: one line, not an import's traceback
 
 # Run as a command (not imported by tests or other modules): choose CPU threads before torch starts its thread pool.
 CPU_THREADS = share_cpu_cores() if __name__ == "__main__" else None
@@ -34,7 +38,7 @@ import reward
 from data_utils import DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT
 from distributed import is_main_process, reconcile_with_launcher, world_size
 from errors import UsageError, error_exit
-from models import kv_cache
+from models import kv_cache, target_module_list
 
 
 @dataclass
@@ -89,6 +93,12 @@ class ScriptArguments:
                   "ckpts/demo), evaluate, train with GRPO+LoRA, evaluate again. Takes --output_dir, --seed, "
                   "--overwrite_output_dir (to write into a directory holding other files)."},
     )
+
+    def __post_init__(self):
+        for name, value in [("--max_prompt_length", self.max_prompt_length), ("--overlong_buffer", self.overlong_buffer),
+                            ("--eval_max_samples", self.eval_max_samples), ("--check_samples", self.check_samples)]:
+            if value is not None and value < 0:  # refused by name here, not a crash (or all rows) later
+                raise UsageError(f"{name} {value} is out of range: it must be 0 or more")
 
 
 @dataclass
@@ -176,16 +186,59 @@ def config_problems(args) -> list[str]:
                         "(precision is chosen automatically)")
     if "wandb" in (args.report_to or []) and importlib.util.find_spec("wandb") is None:
         problems.append("--report_to wandb needs the wandb package: pip install wandb (or use --report_to tensorboard)")
+    elif "wandb" in (args.report_to or []):
+        problems += wandb_problems()
+    # Counts and sizes by name: 0 or a negative value would crash deep inside the trainer (a division by zero, an
+    # empty batch) or be silently ignored. (name, value, lowest allowed; 0: positive)
     for name, value, low in [("--learning_rate", args.learning_rate, 0), ("--num_generations", args.num_generations, 2),
                              ("--per_device_train_batch_size", args.per_device_train_batch_size, 1),
-                             ("--max_completion_length", args.max_completion_length, 1)]:
-        if value is not None and value < low or (name == "--learning_rate" and value <= 0):
+                             ("--gradient_accumulation_steps", args.gradient_accumulation_steps, 1),
+                             ("--max_completion_length", args.max_completion_length, 1),
+                             ("--num_iterations", args.num_iterations, 1),
+                             ("--steps_per_generation", args.steps_per_generation, 1),
+                             ("--generation_batch_size", args.generation_batch_size, 1),
+                             ("--logging_steps", args.logging_steps, 0), ("--save_steps", args.save_steps, 0),
+                             ("--eval_steps", args.eval_steps, 0), ("--save_total_limit", args.save_total_limit, 1),
+                             ("--temperature", args.temperature, 0), ("--top_p", args.top_p, 0)]:
+        if value is not None and (value < low or (low == 0 and value <= 0)):
             problems.append(f"{name} {value} is out of range: it must be {'positive' if low == 0 else f'at least {low}'}"
-                            + (" (GRPO compares completions within a group)" if name == "--num_generations" else ""))
+                            + COUNT_WHY.get(name, ""))
+    if args.top_p is not None and args.top_p > 1:
+        problems.append(f"--top_p {args.top_p} is out of range: it must be in (0, 1]")
     if (args.max_steps or 0) <= 0 and (args.num_train_epochs or 0) <= 0:  # would save an untrained adapter as finished
         problems.append(f"--max_steps {args.max_steps} with --num_train_epochs {args.num_train_epochs} trains nothing: "
                         "pass --max_steps N (N > 0), or --num_train_epochs above 0 with --max_steps -1")
     return problems
+
+
+COUNT_WHY = {"--num_generations": " (GRPO compares completions within a group)",
+             "--temperature": " (GRPO samples a group of completions per prompt: greedy decoding, temperature 0, "
+                              "would make them identical and every advantage 0)"}
+
+
+def wandb_problems() -> list[str]:
+    """--report_to wandb that would stop at the first log with W&B's own traceback: no API key (WANDB_API_KEY, a
+    ~/.netrc entry from `wandb login`) and not offline (WANDB_MODE=offline or disabled, or `wandb offline`)."""
+    import contextlib
+    import io
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            from wandb.sdk import wandb_setup
+
+            mode = wandb_setup.singleton().settings.mode
+            if mode in ("offline", "disabled", "dryrun") or os.environ.get("WANDB_API_KEY"):
+                return []
+            import wandb
+
+            logged_in = wandb.login(prompt=False, verify=False)  # reads the key where wandb itself looks; no prompt
+    except Exception as err:  # noqa: BLE001 - e.g. an invalid WANDB_MODE: W&B's settings refuse it
+        return [f"--report_to wandb: W&B cannot start: {str(err).strip().splitlines()[-1] if str(err).strip() else err!r}"
+                " (check the WANDB_* environment variables)"]
+    if logged_in:
+        return []
+    return ["--report_to wandb needs a W&B API key: run `wandb login` (or set WANDB_API_KEY), or log offline with "
+            "WANDB_MODE=offline, or use --report_to tensorboard"]
 
 
 def generation_batch_problems(args) -> list[str]:
@@ -210,6 +263,11 @@ class ModelArguments(ModelConfig):
         metadata={"help": "Base model: hub id or local directory (alias --model_id).", "aliases": ["--model_id"]},
     )
     use_peft: bool = field(default=True, metadata={"help": "Train a LoRA adapter (False: full fine-tuning)."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        # TRL turns a one-item list into a string, which PEFT would match as a whole-name pattern: always a list.
+        self.lora_target_modules = target_module_list(self.lora_target_modules)
 
 
 # --help shows these first, in this order and with these short texts; TRL's full list follows under its own heading.
@@ -355,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         print(CPU_THREADS)
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        ctrl_c_to_main()
         check = "--check" in argv  # then every option problem is listed by the preflight, not only the first raised
         script_args, training_args, model_args, problems = parse_check_args(argv) if check else (*parse_args(argv), [])
         if script_args.demo:

@@ -15,7 +15,7 @@ from data_utils import check_split, filter_by_prompt_length, load_prompt_dataset
 from distributed import is_main_process, main_print, world_size
 from errors import UsageError
 from models import (adapter_base, check_target_modules, choose_gradient_checkpointing, load_chat_tokenizer,
-                    load_policy, looks_local, lora_config)
+                    load_policy, looks_local, lora_config, model_skeleton)
 from output_dir import check_overwrite, clear_run_output
 from runs import (RUN_CONFIG, absolute, check_writable, is_finished_run, last_complete_checkpoint, package_versions,
                   read_json, read_run_config, write_json)
@@ -42,6 +42,9 @@ def train(script_args, training_args, model_args) -> Path:
     script_args.eval_dataset_id = absolute(script_args.eval_dataset_id)
     resume = prepare_output_dir(output_dir, training_args, script_args.overwrite_output_dir,
                                 read_inputs(script_args, training_args, model_args, init_adapter))
+    peft_config = lora_config(model_args)
+    if peft_config is not None and not init_adapter and isinstance(peft_config.target_modules, (list, set)):
+        check_target_modules(model_skeleton(model_args), peft_config.target_modules)  # before the weights load
     tokenizer = load_chat_tokenizer(model_args.model_name_or_path, "--model_id", revision=model_args.model_revision)
     dataset = load_training_prompts(script_args, tokenizer)
     held_out = held_out_eval(script_args, training_args, model_args, tokenizer)
@@ -56,9 +59,6 @@ def train(script_args, training_args, model_args) -> Path:
     from callbacks import ReadableProgress, RunDoctor
 
     model = load_policy(model_args, training_args)
-    peft_config = lora_config(model_args)
-    if peft_config is not None and not init_adapter:
-        check_target_modules(model, peft_config.target_modules)
     if resume:
         check_checkpoint_belongs(Path(resume), model, peft_config, script_args, training_args, model_args)
     if init_adapter:
@@ -265,6 +265,7 @@ def held_out_eval(script_args, training_args, model_args, tokenizer):
     except UsageError as err:  # eval.py's wording names its own flags; here they are the --eval_* ones
         raise UsageError(str(err).replace("--prompt_column / --solution_column",
                                           "--eval_prompt_column / --eval_solution_column")) from None
+    check_gradable(callback.rows, script_args)
     main_print(f"held-out evaluation: {len(callback.rows)} prompts of {script_args.eval_dataset_id} "
                f"({script_args.eval_split}), greedy, at step 0 and every {every} steps")
     return callback
@@ -278,6 +279,18 @@ def read_inputs(script_args, training_args, model_args, init_adapter) -> list[tu
             ("--model_id", init_adapter or model_args.model_name_or_path), ("--config", config),
             ("--deepspeed", deepspeed), ("--resume_from_checkpoint", training_args.resume_from_checkpoint),
             *[("--reward_funcs", spec) for spec in script_args.reward_funcs if ":" in spec]]
+
+
+def check_gradable(rows: list[dict], script_args) -> None:
+    """Held-out rows without one gradable reference score n/a at every step: the run would end 'never beat the base
+    model' and keep the untrained step-0 adapter as its result. Refused before training."""
+    if any(answer is not None for answer in reward.reference_answers([row["solution"] for row in rows])):
+        return
+    column = script_args.eval_solution_column or script_args.solution_column
+    raise UsageError(f"held-out data {script_args.eval_dataset_id} ({script_args.eval_split}) has nothing to grade: no "
+                     f"reference in its column {column!r} holds an answer (a \\boxed{{}}, '#### 18' or a bare answer) in "
+                     f"the {len(rows)} rows scored; choose the column with --eval_solution_column, or drop "
+                     "--eval_dataset_id")
 
 
 def prepare_output_dir(output_dir: Path, training_args, overwrite: bool, inputs=()) -> str | None:
