@@ -283,7 +283,7 @@ OUR_OPTIONS = {
                                             "eval_prompt_column", "eval_solution_column"],
     "LoRA and quantization": ["lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "load_in_4bit",
                               "load_in_8bit"],
-    "Modes": ["config", "check", "check_samples", "demo"],
+    "Modes": ["config", "check", "check_samples", "demo", "help_all"],
 }
 SHORT_HELP = {
     "num_train_epochs": "Epochs over the training prompts (--max_steps wins when > 0).",
@@ -308,6 +308,16 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     """Defaults shown after each option; the launch modes in the description keep their lines."""
 
 
+class HelpAll(argparse.Action):
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.show_all = True
+        parser.print_help()
+        parser.exit()
+
+
 class Parser(TrlParser):
     config_path = None
 
@@ -317,7 +327,23 @@ class Parser(TrlParser):
                          allow_abbrev=False,
                          description=__doc__.split("\n\nOptions come")[0])
         self.add_argument("--config", help="YAML file of options (keys are option names); the command line wins.")
+        self.add_argument("--help_all", action=HelpAll, help="Show every option, TRL's and transformers' included.")
+        self.show_all = False
         self.organise_help()
+
+    def format_help(self) -> str:
+        """--help: our groups only (the options users change), then where the rest is; --help_all: everything."""
+        if self.show_all:
+            return super().format_help()
+        groups = self._action_groups[:]
+        self._action_groups[:] = [g for g in groups if g.title in OUR_OPTIONS]
+        try:
+            text = super().format_help()
+        finally:
+            self._action_groups[:] = groups
+        hidden = len(groups[-1]._group_actions)
+        return text + (f"\n{hidden} more options (TRL GRPOConfig, transformers TrainingArguments, ModelConfig: "
+                       "--loss_type, --use_vllm, --top_p, --adam_beta1, ...): python main.py --help_all\n")
 
     def organise_help(self) -> None:
         """Move our options into short groups at the top of --help; everything else stays under one heading."""
