@@ -276,7 +276,7 @@ def read_inputs(script_args, training_args, model_args, init_adapter) -> list[tu
     config = sys.argv[sys.argv.index("--config") + 1] if "--config" in sys.argv[:-1] else None
     deepspeed = training_args.deepspeed if isinstance(training_args.deepspeed, str) else None
     return [("--dataset_id", script_args.dataset_id), ("--eval_dataset_id", script_args.eval_dataset_id),
-            ("--model_id", init_adapter or model_args.model_name_or_path), ("--config", config),
+            ("--model_id", init_adapter), ("--model_id", model_args.model_name_or_path), ("--config", config),
             ("--deepspeed", deepspeed), ("--resume_from_checkpoint", training_args.resume_from_checkpoint),
             *[("--reward_funcs", spec) for spec in script_args.reward_funcs if ":" in spec]]
 

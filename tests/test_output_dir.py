@@ -1,6 +1,7 @@
 """The output directory: --overwrite_output_dir removes only what a run of ours wrote there (never the current
 directory, home, /, a user's file or the data the command reads), and one run at a time holds it (the lock)."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -131,3 +132,43 @@ def test_lock_of_a_killed_run_is_free_and_a_live_one_refuses_the_cli(tmp_path):
     assert (run / LOCK_FILE).is_file()  # left behind by the killed process ...
     with RunLock(run):  # ... and recognised as stale: the kernel dropped its flock
         pass
+
+
+def test_training_never_deletes_the_data_it_reads(demo_dir, tmp_path, capsys):
+    """The reported case, in-process: --output_dir is the folder holding the training file."""
+    import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    data = run / "train.jsonl"
+    shutil.copy(demo_dir / "data" / "train.jsonl", data)
+    argv = ["--model_id", demo_dir / "base_model", "--dataset_id", data, "--output_dir", run, "--overwrite_output_dir",
+            "--max_steps", "1", "--batch_size", "4", "--num_generations", "4", "--report_to", "none"]
+    assert main.main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert len([l for l in err.splitlines() if l.startswith('error:')]) == 1 and f"--dataset_id {data}" in err, err
+    assert data.read_bytes() == (demo_dir / "data" / "train.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("planted, refused", [
+    ("data/my_problems.csv", True),  # a user's own data/ folder: the demo would write its files into it
+    ("base_model/notes.txt", True),
+    ("adapter/notes.txt", True),  # the demo's training would clear adapter/
+    ("report.txt", False),  # beside the demo's folders, untouched: --overwrite_output_dir lets the demo write there
+])
+def test_demo_replaces_only_an_earlier_demo(tmp_path, planted, refused):
+    from demo import check_demo_dir
+
+    out = tmp_path / "demo"
+    for name in ["data/train.jsonl", "base_model/config.json", "eval_base.json"]:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("x")
+    plant_run(out / "adapter")
+    (out / planted).parent.mkdir(parents=True, exist_ok=True)
+    (out / planted).write_text("the user's")
+    if refused:
+        with pytest.raises(UsageError, match=planted.split("/")[-1]):
+            check_demo_dir(out, overwrite=True)
+    else:
+        check_demo_dir(out, overwrite=True)
+    assert (out / planted).read_text() == "the user's"
