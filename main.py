@@ -80,7 +80,8 @@ class ScriptArguments:
     eval_max_samples: int = field(
         default=200, metadata={"help": "Held-out problems scored each time (the first N that fit; 0: all)."})
     overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Delete --output_dir first instead of resuming or refusing."}
+        default=False, metadata={"help": "Start afresh: remove the earlier run's files from --output_dir (only a "
+                                 "run's own; a folder holding other files is refused) instead of resuming or refusing."}
     )
     check: bool = field(
         default=False, metadata={"help": "Preflight: load tokenizer, data and rewards, print a report, train nothing."})
