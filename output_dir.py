@@ -166,6 +166,12 @@ class RunLock:
                 self._undo_dir()
                 raise UsageError(f"--output_dir {self.dir} is in use by another run ({holder}): wait for it to "
                                  "finish, or choose another --output_dir") from None
+            except OSError as err:  # a filesystem without locks (some network mounts): run, but say what is lost
+                os.close(fd)
+                self.path.unlink(missing_ok=True)
+                print(f"warning: cannot lock {self.dir} ({err.strerror or err}): nothing stops a second run from "
+                      "writing into it at the same time")
+                return self
             # A holder that just finished may have removed the file we opened: lock the file that is there now.
             try:
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
