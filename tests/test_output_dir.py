@@ -1,5 +1,6 @@
 """The output directory: --overwrite_output_dir removes only what a run of ours wrote there (never the current
 directory, home, /, a user's file or the data the command reads), and one run at a time holds it (the lock)."""
+import json
 import os
 import shutil
 import signal
@@ -172,3 +173,26 @@ def test_demo_replaces_only_an_earlier_demo(tmp_path, planted, refused):
     else:
         check_demo_dir(out, overwrite=True)
     assert (out / planted).read_text() == "the user's"
+
+
+@pytest.mark.slow
+def test_overwrite_replaces_an_earlier_run_and_its_best_adapter(demo_dir, tmp_path):
+    """A real run over an earlier one: the earlier run's files go (a user's file beside them would have refused it),
+    and the best adapter of the earlier run (best/best.json: step 999, accuracy 1.0) is not carried into the new run."""
+    import main
+
+    run = plant_run(tmp_path / "run")
+    (run / "best" / "best.json").write_text(json.dumps({"step": 999, "accuracy": 1.0}))
+    (run / "run_config.json").write_text(json.dumps({"finished": True}))
+    argv = ["--model_id", demo_dir / "base_model", "--dataset_id", demo_dir / "data" / "train.jsonl",
+            "--output_dir", run, "--overwrite_output_dir", "--max_steps", "2", "--batch_size", "4",
+            "--num_generations", "4", "--max_completion_length", "8", "--report_to", "none", "--save_steps", "2",
+            "--eval_dataset_id", demo_dir / "data" / "val.jsonl", "--eval_max_samples", "4", "--eval_steps", "1",
+            "--lora_target_modules", "all-linear"]
+    assert main.main([str(a) for a in argv]) == 0
+    config = json.loads((run / "run_config.json").read_text())
+    assert config["finished"] and config["best_step"] in (0, 1, 2)
+    assert json.loads((run / "best" / "best.json").read_text())["step"] == config["best_step"]
+    assert (run / "heldout" / "step-0.jsonl").read_text() != "x"  # this run's evaluation, not the planted file
+    assert not (run / "runs" / "events.out.tfevents.1.host").exists()  # the earlier run's logs went
+    assert not (run / LOCK_FILE).exists()
