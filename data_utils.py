@@ -58,7 +58,8 @@ def load_math_dataset(dataset_id: str, split: str = "train", dataset_config: str
                 raise UsageError(
                     f"cannot read {dataset_id}: use a .json, .jsonl, .parquet or .csv file (or a directory of them)"
                 )
-            check_utf8(path)
+            if builder != "parquet":  # a binary format: its strings are checked by pyarrow
+                check_utf8(path)
             dataset = datasets.load_dataset(builder, data_files={split_name(split): str(path)}, split=split)
         elif path.is_dir():
             for file in sorted(p for p in path.rglob("*") if p.suffix.lower() in (".json", ".jsonl", ".csv")):
