@@ -523,7 +523,9 @@ def data_fingerprint(settings: EvalSettings, rows: list[dict]) -> dict:
     """What the partial file's records depend on besides the settings: the data file's size and modification time
     (a local file or directory) and a hash of the rows evaluated, so a file rewritten at the same path is noticed."""
     path = Path(settings.dataset_id).expanduser()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+    data_file = lambda p: p.is_file() and p.suffix in (".json", ".jsonl", ".parquet", ".csv", ".arrow") \
+        and not p.name.endswith(".partial.jsonl")  # noqa: E731 - results written beside the data do not count
+    files = [path] if path.is_file() else sorted(filter(data_file, path.rglob("*"))) if path.is_dir() else []
     stats = [p.stat() for p in files]
     rows_text = json.dumps([[r["index"], r["prompt"], r["solution"]] for r in rows], default=str)
     fingerprint = {"rows_sha256": hashlib.sha256(rows_text.encode()).hexdigest()[:16]}
