@@ -6,6 +6,7 @@ it was trained on, and every entry point drops the same long prompts with the sa
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -57,8 +58,12 @@ def load_math_dataset(dataset_id: str, split: str = "train", dataset_config: str
                 raise UsageError(
                     f"cannot read {dataset_id}: use a .json, .jsonl, .parquet or .csv file (or a directory of them)"
                 )
+            if builder != "parquet":  # a binary format: its strings are checked by pyarrow
+                check_utf8(path)
             dataset = datasets.load_dataset(builder, data_files={split_name(split): str(path)}, split=split)
         elif path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.suffix.lower() in (".json", ".jsonl", ".csv")):
+                check_utf8(file)
             dataset = datasets.load_dataset(str(path), dataset_config, split=split)
         elif looks_local(dataset_id) or path.suffix.lower() in LOCAL_FORMATS:
             raise UsageError(f"dataset file {dataset_id} does not exist: check the path given to --dataset_id")
@@ -92,6 +97,29 @@ def load_math_dataset(dataset_id: str, split: str = "train", dataset_config: str
     return dataset
 
 
+def check_utf8(path: Path) -> None:
+    """A text data file must be UTF-8: `datasets` reads other bytes into its tables and fails later, with a traceback
+    from deep inside pyarrow (or a confusing parse error). Read once, in chunks, before loading."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as err:
+                at = offset + err.start
+                raise UsageError(f"dataset file {path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} near offset {at}): "
+                                 f"save it as UTF-8, e.g. iconv -f latin1 -t utf-8 {path.name} > utf8_{path.name}") from None
+            offset += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise UsageError(f"dataset file {path} is not UTF-8 text (it ends inside a character): save it as UTF-8") \
+            from None
+
+
 def format_dataset(
     dataset,
     system_prompt: str = SYSTEM_PROMPT,
@@ -107,8 +135,9 @@ def format_dataset(
             f"choose others with {flags}"
         )
 
-    def to_conversation(row):
-        return {"prompt": make_prompt(str(row[prompt_column]), system_prompt),
+    def to_conversation(row):  # a null cell is an empty problem (dropped by `fitting_prompts`), never "None"
+        problem = "" if row[prompt_column] is None else str(row[prompt_column])
+        return {"prompt": make_prompt(problem, system_prompt),
                 "solution": reference_text(row[solution_column])}
 
     return dataset.map(to_conversation, remove_columns=dataset.column_names)
@@ -139,14 +168,32 @@ def load_prompt_dataset(dataset_id: str, split: str, dataset_config: str | None 
     the split (an empty one is a UsageError) and format its rows into chat prompts. Then `tokenize_prompts` and
     `fitting_prompts` (or both at once: `filter_by_prompt_length`)."""
     dataset = load_math_dataset(dataset_id, split, dataset_config)
-    return format_dataset(dataset, system_prompt, prompt_column, solution_column, flags)
+    dataset = format_dataset(dataset, system_prompt, prompt_column, solution_column, flags)
+    empty = len(empty_problems(dataset["prompt"]))
+    if empty == len(dataset):
+        raise UsageError(f"every problem in column {prompt_column!r} of {dataset_id} ({split}) is empty or missing: "
+                         f"choose the column that holds the problems with {flags.split(' / ')[0]}")
+    if empty and os.environ.get("RANK", "0") == "0":  # once under accelerate launch
+        print(f"{empty} of {len(dataset)} rows of {dataset_id} ({split}) have an empty or missing {prompt_column!r}: "
+              "dropped")
+    return dataset
 
 
-def fitting_prompts(lengths: list[int], max_prompt_length: int | None, what: str = "", origin: str = "") -> list[int]:
+def empty_problems(prompts: list[list[dict]]) -> set[int]:
+    """Indices of prompts whose problem (the user's message) is empty or blank: nothing to solve, dropped by
+    `fitting_prompts` and counted by `load_prompt_dataset`."""
+    return {i for i, prompt in enumerate(prompts) if not prompt[-1]["content"].strip()}
+
+
+def fitting_prompts(lengths: list[int], max_prompt_length: int | None, what: str = "", origin: str = "",
+                    prompts: list[list[dict]] | None = None) -> list[int]:
     """The prompt pipeline's last step: the indices of the prompts of at most `max_prompt_length` tokens (all of
-    them when it is 0 or None), or the one "no prompt fits" UsageError. `what` ("training ") and `origin`
-    (" (the run's)") only fill in its wording."""
-    keep = [i for i, n in enumerate(lengths) if not max_prompt_length or n <= max_prompt_length]
+    them when it is 0 or None) that have a problem (`prompts`: the empty ones are dropped), or the one "no prompt
+    fits" UsageError. `what` ("training ") and `origin` (" (the run's)") only fill in its wording."""
+    empty = empty_problems(prompts) if prompts is not None else set()
+    lengths = [n for i, n in enumerate(lengths) if i not in empty]
+    indices = [i for i in range(len(lengths) + len(empty)) if i not in empty]
+    keep = [i for i, n in zip(indices, lengths) if not max_prompt_length or n <= max_prompt_length]
     if lengths and not keep:
         shortest = min(lengths)
         raise UsageError(f"no {what}prompt fits --max_prompt_length {max_prompt_length}{origin}: the shortest has "
@@ -158,8 +205,8 @@ def fitting_prompts(lengths: list[int], max_prompt_length: int | None, what: str
 def filter_by_prompt_length(dataset, tokenizer, max_prompt_length: int | None, what: str = "training "):
     """The rows whose chat-formatted prompt fits `max_prompt_length` tokens; returns (dataset, number dropped)."""
     lengths = [len(ids) for ids in tokenize_prompts(dataset["prompt"], tokenizer)]
-    keep = fitting_prompts(lengths, max_prompt_length, what)
-    return dataset.select(keep), len(lengths) - len(keep)
+    keep = fitting_prompts(lengths, max_prompt_length, what, prompts=dataset["prompt"])
+    return dataset.select(keep), len(lengths) - len(keep) - len(empty_problems(dataset["prompt"]))
 
 
 def check_split(split: str, flag: str) -> None:

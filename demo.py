@@ -60,6 +60,7 @@ def run_demo(options: dict, train_from_argv) -> int:
     return 0
 
 
+DEMO_DATA_FILES = {"train.jsonl", "val.jsonl", "test.jsonl"}
 DEMO_OUTPUTS = {"data", "base_model", "adapter", "eval_base.json", "eval_adapter.json", "eval_base_sampled.json",
                 "eval_adapter_sampled.json"}
 
@@ -68,6 +69,7 @@ def check_demo_dir(out: Path, overwrite: bool) -> None:
     """The demo rewrites data/, base_model/ and adapter/ under --output_dir: an earlier demo's output is replaced, but
     a directory holding anything else is refused unless --overwrite_output_dir says so."""
     from errors import UsageError
+    from output_dir import RUN_FILES, check_overwrite, matches
     from runs import check_writable
 
     check_writable(out, "--output_dir", directory=True)
@@ -75,6 +77,16 @@ def check_demo_dir(out: Path, overwrite: bool) -> None:
     if other and not overwrite:
         raise UsageError(f"--output_dir {out} already holds files that are not the demo's ({', '.join(other[:4])}): "
                          "choose a new or empty --output_dir, or pass --overwrite_output_dir to write the demo there")
+    # What the demo replaces must be an earlier demo's: a user's own data/ or base_model/ is never written over.
+    for folder, ours in [("data", lambda p: p.name in DEMO_DATA_FILES),
+                         ("base_model", lambda p: p.is_file() and matches(p.name, RUN_FILES))]:
+        foreign = next((p for p in sorted((out / folder).iterdir()) if not ours(p)), None) \
+            if (out / folder).is_dir() else None
+        if foreign is not None or (out / folder).is_file():
+            raise UsageError(f"--output_dir {out} holds {foreign or out / folder}, which is not the demo's own: the demo "
+                             f"would write over {folder}/; choose a new or empty --output_dir")
+    if (out / "adapter").exists():
+        check_overwrite(out / "adapter", [])  # the demo's training replaces only an earlier run there
     if out.is_dir() and any(out.iterdir()):
         print(f"[demo] replacing the earlier demo output in {out}")
 

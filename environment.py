@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 
 
 def cuda_available() -> bool:
@@ -94,3 +96,23 @@ def quiet_library_warnings() -> None:
 
     datasets.disable_progress_bars()  # "Generating train split", "Map": our own bars and lines say what happens
     transformers.utils.logging.disable_progress_bar()  # "Loading weights", "Writing model shards"
+
+
+def _interrupted_while_starting(signum, frame) -> None:
+    sys.stderr.write("\ninterrupted while starting: nothing was done or written\n")
+    sys.stderr.flush()
+    os._exit(130)  # no cleanup to run yet; raising here would print a traceback from deep inside an import
+
+
+def quiet_ctrl_c_while_starting() -> None:
+    """Ctrl-C during the first seconds (importing torch, TRL, transformers) exits 130 with one line instead of a
+    KeyboardInterrupt traceback from inside a library's import. An entry point calls it before its imports and
+    `ctrl_c_to_main` once its own handler (an `except KeyboardInterrupt`) is in place. A SIGINT the process was
+    started to ignore (a background job) stays ignored."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+
+def ctrl_c_to_main() -> None:
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

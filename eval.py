@@ -24,7 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from environment import quiet_library_warnings, share_cpu_cores  # noqa: E402
+from environment import ctrl_c_to_main, quiet_ctrl_c_while_starting, quiet_library_warnings, share_cpu_cores  # noqa: E402
+
+if __name__ == "__main__":
+    quiet_ctrl_c_while_starting()  # until main()'s own handler: one line, not an import's traceback
+
 
 # Run as a command (not imported by tests or other modules): choose CPU threads before torch starts its thread pool.
 CPU_THREADS = share_cpu_cores() if __name__ == "__main__" else None
@@ -37,8 +41,8 @@ import benchmarks
 import reward
 import stats
 from cli import HelpFormatter, one_line_errors, unknown_option
-from data_utils import (DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT, check_split, fitting_prompts, load_prompt_dataset,
-                        tokenize_prompts)
+from data_utils import (DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT, check_split, empty_problems, fitting_prompts,
+                        load_prompt_dataset, tokenize_prompts)
 from errors import UsageError, error_exit, first_line
 from models import adapter_base, check_adapter_base, kv_cache, load_chat_tokenizer, load_for_generation, looks_local
 from runs import absolute, check_writable, model_slug, read_json, read_run_config, slug, write_atomically
@@ -378,8 +382,8 @@ def load_prompts(settings: EvalSettings, tokenizer) -> tuple[list[dict], int]:
     ids = tokenize_prompts(prompts, tokenizer)
     origin = {"run": " (the run's)", "default": " (the default)"}.get(settings.sources.get("max_prompt_length"), "")
     rows = [{"index": i, "prompt": prompts[i], "solution": solutions[i], "prompt_ids": ids[i]}
-            for i in fitting_prompts(list(map(len, ids)), settings.max_prompt_length, origin=origin)]
-    skipped = len(ids) - len(rows)
+            for i in fitting_prompts(list(map(len, ids)), settings.max_prompt_length, origin=origin, prompts=prompts)]
+    skipped = len(ids) - len(rows) - len(empty_problems(prompts))  # too long (empty ones: load_prompt_dataset's line)
     return rows[:settings.max_samples] if settings.max_samples else rows, skipped
 
 
@@ -604,21 +608,48 @@ def differing(header: dict, settings: EvalSettings) -> list[str]:
     return [key for key, value in settings.key().items() if header.get(key) != value]
 
 
-def read_partial(path: Path, settings: EvalSettings) -> dict:
-    """Finished records by (index, sample), after checking they were made with these settings. Any record line that
-    does not parse (a torn last line when the process was killed mid-write, or a damaged one) is dropped and counted;
-    the file is rewritten clean so appends stay valid JSON lines."""
+def data_fingerprint(settings: EvalSettings, rows: list[dict]) -> dict:
+    """What the partial file's records depend on besides the settings: the data file's size and modification time
+    (a local file or directory) and a hash of the rows evaluated, so a file rewritten at the same path is noticed."""
+    path = Path(settings.dataset_id).expanduser()
+    data_file = lambda p: p.is_file() and p.suffix in (".json", ".jsonl", ".parquet", ".csv", ".arrow") \
+        and not p.name.endswith(".partial.jsonl")  # noqa: E731 - results written beside the data do not count
+    files = [path] if path.is_file() else sorted(filter(data_file, path.rglob("*"))) if path.is_dir() else []
+    stats = [p.stat() for p in files]
+    rows_text = json.dumps([[r["index"], r["prompt"], r["solution"]] for r in rows], default=str)
+    fingerprint = {"rows_sha256": hashlib.sha256(rows_text.encode()).hexdigest()[:16]}
+    if stats:
+        fingerprint.update(size=sum(st.st_size for st in stats), mtime=max(st.st_mtime for st in stats))
+    return fingerprint
+
+
+def partial_header(settings: EvalSettings, data: dict) -> str:
+    return json.dumps({"settings": settings.key(), "data": data}) + "\n"
+
+
+def read_partial(path: Path, settings: EvalSettings, data: dict | None = None) -> dict:
+    """Finished records by (index, sample), after checking they were made with these settings and on this data
+    (`data_fingerprint`: when it changed, the file is started over, saying so). Any record line that does not parse
+    (a torn last line when the process was killed mid-write, or a damaged one) is dropped and counted; the file is
+    rewritten clean so appends stay valid JSON lines."""
     if not path.exists():
         return {}
     lines = path.read_text().splitlines()
     try:
-        header = json.loads(lines[0])["settings"]
+        first = json.loads(lines[0])
+        header = first["settings"]
     except (IndexError, ValueError, KeyError, TypeError):
         raise UsageError(f"{path} is not a partial result file of eval.py: delete it or choose another --output_file")
     differs = differing(header, settings)
     if differs:
         raise UsageError(f"{path} holds results made with different settings ({', '.join(differs)}): re-run with the "
                          "same settings to resume, or delete it or choose another --output_file to start afresh")
+    if data is not None and first.get("data") != data:
+        changed = [k for k in ("size", "mtime", "rows_sha256") if (first.get("data") or {}).get(k) != data.get(k)]
+        print(f"starting over: the data ({settings.dataset_id}) changed since {path} was written "
+              f"({', '.join(changed)} differ), so its {len(lines) - 1} finished completion(s) are not reused")
+        path.unlink()
+        return {}
     done, dropped = {}, 0
     for line in lines[1:]:
         try:
@@ -629,7 +660,8 @@ def read_partial(path: Path, settings: EvalSettings) -> dict:
     if dropped:
         print(f"dropped {dropped} unreadable line(s) of {path} (cut short when a run was killed, or damaged): their "
               "completions are generated again")
-    write_atomically(path, "".join(json.dumps(x) + "\n" for x in [{"settings": settings.key()}, *done.values()]))
+    write_atomically(path, "".join([json.dumps({**first, "settings": settings.key()}) + "\n",
+                                    *(json.dumps(x) + "\n" for x in done.values())]))
     return done
 
 
@@ -669,7 +701,8 @@ def evaluate(args: EvalArguments, models: dict | None = None) -> dict:
     batches = make_batches(rows, settings)
     total = sum(map(len, batches))
     partial = partial_path(output_file)
-    done = read_partial(partial, settings)
+    data = data_fingerprint(settings, rows)
+    done = read_partial(partial, settings, data)
     todo = [(b, batch) for b, batch in enumerate(batches) if any((r["index"], j) not in done for r, j in batch)]
     if done:
         print(f"resuming from {partial}: {len(done)} of {total} completions already done")
@@ -682,7 +715,7 @@ def evaluate(args: EvalArguments, models: dict | None = None) -> dict:
                       0)
         bar = tqdm(total=total, initial=len(done), desc="eval", unit="completion", dynamic_ncols=True)
         if not partial.exists():  # created only now, so a run that fails while loading leaves nothing behind
-            write_atomically(partial, json.dumps({"settings": settings.key()}) + "\n")
+            write_atomically(partial, partial_header(settings, data))
 
         def save(batch, ids):  # decode, score and append while the next batch generates
             records = [rec for rec in make_records(batch, ids, tokenizer, config, settings, funcs)
@@ -825,6 +858,7 @@ def main(argv: list[str] | None = None) -> int:
         print(CPU_THREADS)
     args = None
     try:
+        ctrl_c_to_main()
         args = parse_args(argv)
         benchmarks.check_options(args)
         if args.benchmarks:

@@ -14,12 +14,17 @@ tuned below) and `ModelArguments` (TRL's `ModelConfig`: model id, LoRA and quant
 """
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import sys
 from dataclasses import dataclass, field
 
-from environment import quiet_bitsandbytes, quiet_library_warnings, share_cpu_cores  # noqa: E402
+from environment import (ctrl_c_to_main, quiet_bitsandbytes, quiet_ctrl_c_while_starting,  # noqa: E402
+                         quiet_library_warnings, share_cpu_cores)
+
+if __name__ == "__main__":
+    quiet_ctrl_c_while_starting()  # until main()'s own handler: one line, not an import's traceback
 
 # Run as a command (not imported by tests or other modules): choose CPU threads before torch starts its thread pool.
 CPU_THREADS = share_cpu_cores() if __name__ == "__main__" else None
@@ -33,7 +38,7 @@ from cli import HelpFormatter, flags_given, given, suggest, unknown_option
 from data_utils import DEFAULT_MAX_PROMPT_LENGTH, SYSTEM_PROMPT
 from distributed import generation_batch, is_main_process, reconcile_with_launcher
 from errors import UsageError, error_exit
-from models import kv_cache
+from models import kv_cache, target_module_list
 
 
 @dataclass
@@ -78,7 +83,8 @@ class ScriptArguments:
     eval_max_samples: int = field(
         default=200, metadata={"help": "Held-out problems scored each time (the first N that fit; 0: all)."})
     overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Delete --output_dir first instead of resuming or refusing."}
+        default=False, metadata={"help": "Start afresh: remove the earlier run's files from --output_dir (only a "
+                                 "run's own; a folder holding other files is refused) instead of resuming or refusing."}
     )
     check: bool = field(
         default=False, metadata={"help": "Preflight: load tokenizer, data and rewards, print a report, train nothing."})
@@ -97,6 +103,12 @@ class ScriptArguments:
                   "ckpts/demo), evaluate, train with GRPO+LoRA, evaluate again. Takes --output_dir, --seed, "
                   "--overwrite_output_dir (to write into a directory holding other files)."},
     )
+
+    def __post_init__(self):
+        for name, value in [("--max_prompt_length", self.max_prompt_length), ("--overlong_buffer", self.overlong_buffer),
+                            ("--eval_max_samples", self.eval_max_samples), ("--check_samples", self.check_samples)]:
+            if value is not None and value < 0:  # refused by name here, not a crash (or all rows) later
+                raise UsageError(f"{name} {value} is out of range: it must be 0 or more")
 
 
 @dataclass
@@ -196,16 +208,59 @@ def config_problems(args) -> list[str]:
                         "(precision is chosen automatically)")
     if "wandb" in (args.report_to or []) and importlib.util.find_spec("wandb") is None:
         problems.append("--report_to wandb needs the wandb package: pip install wandb (or use --report_to tensorboard)")
+    elif "wandb" in (args.report_to or []):
+        problems += wandb_problems()
+    # Counts and sizes by name: 0 or a negative value would crash deep inside the trainer (a division by zero, an
+    # empty batch) or be silently ignored. (name, value, lowest allowed; 0: positive)
     for name, value, low in [("--learning_rate", args.learning_rate, 0), ("--num_generations", args.num_generations, 2),
                              ("--per_device_train_batch_size", args.per_device_train_batch_size, 1),
-                             ("--max_completion_length", args.max_completion_length, 1)]:
-        if value is not None and value < low or (name == "--learning_rate" and value <= 0):
+                             ("--gradient_accumulation_steps", args.gradient_accumulation_steps, 1),
+                             ("--max_completion_length", args.max_completion_length, 1),
+                             ("--num_iterations", args.num_iterations, 1),
+                             ("--steps_per_generation", args.steps_per_generation, 1),
+                             ("--generation_batch_size", args.generation_batch_size, 1),
+                             ("--logging_steps", args.logging_steps, 0), ("--save_steps", args.save_steps, 0),
+                             ("--eval_steps", args.eval_steps, 0), ("--save_total_limit", args.save_total_limit, 1),
+                             ("--temperature", args.temperature, 0), ("--top_p", args.top_p, 0)]:
+        if value is not None and (value < low or (low == 0 and value <= 0)):
             problems.append(f"{name} {value} is out of range: it must be {'positive' if low == 0 else f'at least {low}'}"
-                            + (" (GRPO compares completions within a group)" if name == "--num_generations" else ""))
+                            + COUNT_WHY.get(name, ""))
+    if args.top_p is not None and args.top_p > 1:
+        problems.append(f"--top_p {args.top_p} is out of range: it must be in (0, 1]")
     if (args.max_steps or 0) <= 0 and (args.num_train_epochs or 0) <= 0:  # would save an untrained adapter as finished
         problems.append(f"--max_steps {args.max_steps} with --num_train_epochs {args.num_train_epochs} trains nothing: "
                         "pass --max_steps N (N > 0), or --num_train_epochs above 0 with --max_steps -1")
     return problems
+
+
+COUNT_WHY = {"--num_generations": " (GRPO compares completions within a group)",
+             "--temperature": " (GRPO samples a group of completions per prompt: greedy decoding, temperature 0, "
+                              "would make them identical and every advantage 0)"}
+
+
+def wandb_problems() -> list[str]:
+    """--report_to wandb that would stop at the first log with W&B's own traceback: no API key (WANDB_API_KEY, a
+    ~/.netrc entry from `wandb login`) and not offline (WANDB_MODE=offline or disabled, or `wandb offline`)."""
+    import contextlib
+    import io
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            from wandb.sdk import wandb_setup
+
+            mode = wandb_setup.singleton().settings.mode
+            if mode in ("offline", "disabled", "dryrun") or os.environ.get("WANDB_API_KEY"):
+                return []
+            import wandb
+
+            logged_in = wandb.login(prompt=False, verify=False)  # reads the key where wandb itself looks; no prompt
+    except Exception as err:  # noqa: BLE001 - e.g. an invalid WANDB_MODE: W&B's settings refuse it
+        return [f"--report_to wandb: W&B cannot start: {str(err).strip().splitlines()[-1] if str(err).strip() else err!r}"
+                " (check the WANDB_* environment variables)"]
+    if logged_in:
+        return []
+    return ["--report_to wandb needs a W&B API key: run `wandb login` (or set WANDB_API_KEY), or log offline with "
+            "WANDB_MODE=offline, or use --report_to tensorboard"]
 
 
 def generation_batch_problems(args) -> list[str]:
@@ -261,6 +316,11 @@ class ModelArguments(ModelConfig):
     )
     use_peft: bool = field(default=True, metadata={"help": "Train a LoRA adapter (False: full fine-tuning)."})
 
+    def __post_init__(self):
+        super().__post_init__()
+        # TRL turns a one-item list into a string, which PEFT would match as a whole-name pattern: always a list.
+        self.lora_target_modules = target_module_list(self.lora_target_modules)
+
 
 # --help shows these first, in this order and with these short texts; TRL's full list follows under its own heading.
 OUR_OPTIONS = {
@@ -276,7 +336,7 @@ OUR_OPTIONS = {
                                             "eval_max_samples", "eval_prompt_column", "eval_solution_column"],
     "LoRA and quantization": ["lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "load_in_4bit",
                               "load_in_8bit"],
-    "Modes": ["config", "check", "check_samples", "benchmarks", "benchmark_dir", "demo"],
+    "Modes": ["config", "check", "check_samples", "benchmarks", "benchmark_dir", "demo", "help_all"],
 }
 SHORT_HELP = {
     "num_train_epochs": "Epochs over the training prompts (--max_steps wins when > 0).",
@@ -297,6 +357,16 @@ SHORT_HELP = {
 }
 
 
+class HelpAll(argparse.Action):
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.show_all = True
+        parser.print_help()
+        parser.exit()
+
+
 class Parser(TrlParser):
     config_path = None
 
@@ -306,7 +376,23 @@ class Parser(TrlParser):
                          allow_abbrev=False,
                          description=__doc__.split("\n\nOptions come")[0])
         self.add_argument("--config", help="YAML file of options (keys are option names); the command line wins.")
+        self.add_argument("--help_all", action=HelpAll, help="Show every option, TRL's and transformers' included.")
+        self.show_all = False
         self.organise_help()
+
+    def format_help(self) -> str:
+        """--help: our groups only (the options users change), then where the rest is; --help_all: everything."""
+        if self.show_all:
+            return super().format_help()
+        groups = self._action_groups[:]
+        self._action_groups[:] = [g for g in groups if g.title in OUR_OPTIONS]
+        try:
+            text = super().format_help()
+        finally:
+            self._action_groups[:] = groups
+        hidden = len(groups[-1]._group_actions)
+        return text + (f"\n{hidden} more options (TRL GRPOConfig, transformers TrainingArguments, ModelConfig: "
+                       "--loss_type, --use_vllm, --top_p, --adam_beta1, ...): python main.py --help_all\n")
 
     def organise_help(self) -> None:
         """Move our options into short groups at the top of --help; everything else stays under one heading."""
@@ -397,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         print(CPU_THREADS)
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        ctrl_c_to_main()
         check = "--check" in argv  # then every option problem is listed by the preflight, not only the first raised
         script_args, training_args, model_args, problems = parse_check_args(argv) if check else (*parse_args(argv), [])
         if script_args.demo:
@@ -423,9 +510,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_training(script_args, training_args, model_args):
+    """train.train, holding --output_dir's lock for the run's life (output_dir.RunLock: one writer per directory).
+    Under accelerate launch only the main process takes it: the others write nothing of their own there, and a
+    refused main process stops them (the launcher ends every rank when one fails)."""
+    import contextlib
+    import shlex
+
+    from output_dir import RunLock
+    from runs import check_writable
     from train import train
 
-    return train(script_args, training_args, model_args)
+    check_writable(training_args.output_dir, "--output_dir", directory=True)  # before the lock creates the folder
+    command = shlex.join([os.path.basename(sys.argv[0]), *sys.argv[1:]])
+    lock = RunLock(training_args.output_dir, command) if is_main_process() else contextlib.nullcontext()
+    with lock:
+        return train(script_args, training_args, model_args)
 
 
 def demo_options(argv: list[str], training_args) -> dict:

@@ -203,6 +203,7 @@ def lora_config(model_args):
                                ("--lora_dropout", 0 <= model_args.lora_dropout < 1, "in [0, 1)")]:
             if not ok:
                 raise UsageError(f"invalid LoRA options: {flag} {getattr(model_args, flag[2:])} must be {rule}")
+    model_args.lora_target_modules = target_module_list(model_args.lora_target_modules)
     try:
         config = get_peft_config(model_args)
     except ValueError as err:  # PEFT's own validation, e.g. "`r` should be a positive integer value"
@@ -213,6 +214,29 @@ def lora_config(model_args):
     return config
 
 
+def target_module_list(modules):
+    """--lora_target_modules as PEFT should read it: a list of module names, or the 'all-linear' shorthand, or None.
+    A single name arrives as a string (TRL's ModelConfig unpacks a one-item list), which PEFT would treat as a
+    regular expression matched against the whole module path, so `q_proj` would match nothing."""
+    if isinstance(modules, str) and modules != "all-linear":
+        return [modules]
+    if isinstance(modules, (list, tuple)) and list(modules) == ["all-linear"]:
+        return "all-linear"
+    return modules
+
+
+def model_skeleton(model_args):
+    """The model's modules without its weights (on the meta device: no memory, no download of weights), to check
+    names such as --lora_target_modules before the long load."""
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = load_pretrained(AutoConfig.from_pretrained, model_args.model_name_or_path, "--model_id",
+                             revision=model_args.model_revision)
+    with init_empty_weights():
+        return AutoModelForCausalLM.from_config(config)
+
+
 def adapter_base(name: str | None) -> str | None:
     """The base model that a LoRA adapter directory names (base_model_name_or_path in its adapter_config.json); None
     when `name` is not an adapter directory (a model directory or a hub id)."""
@@ -221,6 +245,10 @@ def adapter_base(name: str | None) -> str | None:
         return None
     base = read_record(config, "restore it from the run's final/ or best/ folder or a checkpoint-N/ copy, or "
                                "retrain").get("base_model_name_or_path")
+    if not any((config.parent / weights).is_file() for weights in ADAPTER_WEIGHTS):
+        raise UsageError(f"adapter {name} has adapter_config.json but no weights ({' or '.join(ADAPTER_WEIGHTS)}): it "
+                         "was not saved completely or was copied without them; use the run's final/ or best/ folder "
+                         "or a checkpoint-N/ copy")
     return str(base or "")
 
 
@@ -233,6 +261,9 @@ def check_adapter_base(adapter: str, base: str | None, named_by: str, fix: str) 
     if adapter_base(base) is not None:
         raise UsageError(f"{named_by} {base} is itself an adapter directory, not a base model: {fix} (the "
                          f"base_model_name_or_path in {Path(base) / 'adapter_config.json'})")
+
+
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
 
 def check_target_modules(model, target_modules) -> None:

@@ -16,8 +16,8 @@ import statistics
 
 import contamination
 import reward
-from data_utils import (DEFAULT_MAX_PROMPT_LENGTH, fitting_prompts, load_math_dataset, load_prompt_dataset,
-                        tokenize_prompts)
+from data_utils import (DEFAULT_MAX_PROMPT_LENGTH, empty_problems, fitting_prompts, load_math_dataset,
+                        load_prompt_dataset, tokenize_prompts)
 from distributed import generation_batch, world_size
 from errors import UsageError
 from models import auto_dtype, checkpointing_needed, load_chat_tokenizer, load_pretrained, lora_config
@@ -76,6 +76,11 @@ def preflight(script_args, training_args, model_args, problems=()) -> int:
             report.line(f"{len(held_out)} problems in {script_args.eval_dataset_id} ({script_args.eval_split}); the first "
                         f"{min(len(held_out), script_args.eval_max_samples or len(held_out))} that fit are scored "
                         "greedily at step 0 and every --eval_steps steps")
+            scored = held_out["solution"][:script_args.eval_max_samples or len(held_out)]
+            if all(answer is None for answer in reward.reference_answers(scored)):
+                report.error(f"held-out data {script_args.eval_dataset_id} has nothing to grade: no reference in its "
+                             f"column {script_args.eval_solution_column or script_args.solution_column!r} holds an "
+                             "answer; training would refuse it (choose --eval_solution_column)")
     if data is not None and (script_args.benchmarks or script_args.benchmark_dir):
         report_contamination(report, script_args)
     if kept and funcs is not None and script_args.check_samples > 0:  # a prompt fits: sample the base model on it
@@ -148,10 +153,13 @@ def report_prompt(report: Report, tokenizer, data) -> None:
 def report_lengths(report: Report, tokenizer, data, limit: int | None) -> tuple[int, int]:
     """Prints the lengths; returns (prompts kept, longest kept prompt)."""
     lengths = [len(ids) for ids in tokenize_prompts(data["prompt"], tokenizer)]
+    empty = len(empty_problems(data["prompt"]))
     report.section("prompt lengths (chat-formatted tokens)")
     report.line(f"{len(lengths)} prompts: min {min(lengths)}, median {statistics.median(lengths):g}, max {max(lengths)}")
-    keep = step(report, "prompt lengths", lambda: fitting_prompts(lengths, limit, "training ")) or []
-    report.line(f"--max_prompt_length {limit}: keeps {len(keep)}, drops {len(lengths) - len(keep)}")
+    if empty:
+        report.warn(f"{empty} of {len(lengths)} problems are empty or missing: dropped from training")
+    keep = step(report, "prompt lengths", lambda: fitting_prompts(lengths, limit, "training ", prompts=data["prompt"])) or []
+    report.line(f"--max_prompt_length {limit}: keeps {len(keep)}, drops {len(lengths) - len(keep) - empty} as too long")
     return len(keep), max((lengths[i] for i in keep), default=min(lengths))
 
 

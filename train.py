@@ -6,7 +6,6 @@ import dataclasses
 import json
 import os
 import shlex
-import shutil
 import sys
 import time
 from functools import partial
@@ -18,7 +17,8 @@ from distributed import generation_batch, is_main_process, main_print, world_siz
 from errors import UsageError
 from cli import given
 from models import (adapter_base, check_adapter_base, check_target_modules, choose_gradient_checkpointing,
-                    load_chat_tokenizer, load_policy, lora_config)
+                    load_chat_tokenizer, load_policy, looks_local, lora_config, model_skeleton)
+from output_dir import check_overwrite, clear_run_output
 from runs import (RUN_CONFIG, absolute, check_writable, is_finished_run, last_complete_checkpoint, package_versions,
                   read_json, read_run_config, write_json)
 
@@ -42,7 +42,11 @@ def train(script_args, training_args, model_args) -> Path:
     model_args.model_name_or_path = absolute(model_args.model_name_or_path)
     script_args.dataset_id = absolute(script_args.dataset_id)
     script_args.eval_dataset_id = absolute(script_args.eval_dataset_id)
-    resume = prepare_output_dir(output_dir, training_args, script_args.overwrite_output_dir)
+    resume = prepare_output_dir(output_dir, training_args, script_args.overwrite_output_dir,
+                                read_inputs(script_args, training_args, model_args, init_adapter))
+    peft_config = lora_config(model_args)
+    if peft_config is not None and not init_adapter and isinstance(peft_config.target_modules, (list, set)):
+        check_target_modules(model_skeleton(model_args), peft_config.target_modules)  # before the weights load
     tokenizer = load_chat_tokenizer(model_args.model_name_or_path, "--model_id", revision=model_args.model_revision)
     dataset = load_training_prompts(script_args, tokenizer)
     held_out = held_out_eval(script_args, training_args, model_args, tokenizer)
@@ -59,15 +63,16 @@ def train(script_args, training_args, model_args) -> Path:
     from dynamic_sampling import DynamicSamplingTrainer, settings_from
 
     model = load_policy(model_args, training_args)
-    peft_config = lora_config(model_args)
-    if peft_config is not None and not init_adapter:
-        check_target_modules(model, peft_config.target_modules)
     if resume:
         check_checkpoint_belongs(Path(resume), model, peft_config, script_args, training_args, model_args)
     if init_adapter:
         model = load_trainable_adapter(model, init_adapter)
         peft_config = None  # TRL trains the PeftModel's own adapter; a config would stack a second one
     checkpointing = choose_gradient_checkpointing(model, model_args, training_args)
+    if script_args.overwrite_output_dir:  # only now, after every check that could refuse the run
+        clear_output_dir(output_dir, training_args)
+        if held_out:
+            held_out.best = {}  # read from the cleared run's best/best.json: not this run's
     dynamic = settings_from(training_args, script_args.reward_funcs)
     trainer_class = partial(DynamicSamplingTrainer, dynamic_sampling=dynamic) if dynamic else GRPOTrainer
     trainer = trainer_class(
@@ -163,6 +168,13 @@ def lora_summary(config) -> dict:
     return {"--lora_r": config.get("r"), "--lora_alpha": config.get("lora_alpha"), "--lora_target_modules": modules}
 
 
+# ScriptArguments that select the data (training and held out) or shape the prompt or the reward: a resume with
+# another value would continue one run's history on other rows.
+RESUME_DATA_OPTIONS = ["dataset_id", "dataset_config", "dataset_split", "prompt_column", "solution_column",
+                       "system_prompt", "max_prompt_length", "overlong_buffer", "eval_dataset_id", "eval_split",
+                       "eval_prompt_column", "eval_solution_column", "eval_max_samples"]
+
+
 def check_checkpoint_belongs(checkpoint: Path, model, peft_config, script_args, training_args, model_args) -> None:
     """A checkpoint resumes only a run with its settings: another run's (other LoRA modules, another base model,
     other rewards) would crash while loading or silently mix two runs' histories into one summary."""
@@ -182,15 +194,19 @@ def check_checkpoint_belongs(checkpoint: Path, model, peft_config, script_args, 
     recorded = {"--reward_funcs": [reward.recorded_reward_spec(s) for s in script_args.reward_funcs],
                 "--reward_weights": list(training_args.reward_weights or [1.0] * len(script_args.reward_funcs)),
                 "--num_generations": training_args.num_generations,
-                "--max_completion_length": training_args.max_completion_length,
-                "--dataset_id": script_args.dataset_id, "--system_prompt": script_args.system_prompt}
+                "--max_completion_length": training_args.max_completion_length}
     for flag, value in recorded.items():
         key = flag.removeprefix("--")
-        if key in run and (absolute(run[key]) if key == "dataset_id" else run[key]) != value:
+        if key in run and run[key] != value:
             differences.append(f"{flag} {run[key]} vs {value}")
-    buffer = (run.get("script_args") or {}).get("overlong_buffer", script_args.overlong_buffer)
-    if buffer != script_args.overlong_buffer:
-        differences.append(f"--overlong_buffer {buffer} vs {script_args.overlong_buffer}")
+    theirs = run.get("script_args") or {}
+    for key in RESUME_DATA_OPTIONS:  # the rows trained on and held out: another choice mixes two runs' figures
+        if key in theirs:
+            value, recorded_value = getattr(script_args, key), theirs[key]
+            if key in ("dataset_id", "eval_dataset_id"):
+                recorded_value = absolute(recorded_value)
+            if recorded_value != value:
+                differences.append(f"--{key} {recorded_value} vs {value}")
     if differences:
         raise UsageError(f"checkpoint {checkpoint} was trained with other settings ({'; '.join(differences[:3])}; "
                          "checkpoint vs now): resume it with the same settings, or pass --overwrite_output_dir or "
@@ -252,18 +268,40 @@ def held_out_eval(script_args, training_args, model_args, tokenizer):
     except UsageError as err:  # eval.py's wording names its own flags; here they are the --eval_* ones
         raise UsageError(str(err).replace("--prompt_column / --solution_column",
                                           "--eval_prompt_column / --eval_solution_column")) from None
+    check_gradable(callback.rows, script_args)
     main_print(f"held-out evaluation: {len(callback.rows)} prompts of {script_args.eval_dataset_id} "
                f"({script_args.eval_split}), greedy, at step 0 and every {every} steps")
     return callback
 
 
-def prepare_output_dir(output_dir: Path, training_args, overwrite: bool) -> str | None:
-    """Decide where training starts: fresh, resumed from the last checkpoint, or refused (a finished run)."""
+def read_inputs(script_args, training_args, model_args, init_adapter) -> list[tuple[str, str | None]]:
+    """(flag, path) of everything the command reads from disk, which --overwrite_output_dir must never delete."""
+    config = sys.argv[sys.argv.index("--config") + 1] if "--config" in sys.argv[:-1] else None
+    deepspeed = training_args.deepspeed if isinstance(training_args.deepspeed, str) else None
+    return [("--dataset_id", script_args.dataset_id), ("--eval_dataset_id", script_args.eval_dataset_id),
+            ("--model_id", init_adapter), ("--model_id", model_args.model_name_or_path), ("--config", config),
+            ("--deepspeed", deepspeed), ("--resume_from_checkpoint", training_args.resume_from_checkpoint),
+            *[("--reward_funcs", spec) for spec in script_args.reward_funcs if ":" in spec]]
+
+
+def check_gradable(rows: list[dict], script_args) -> None:
+    """Held-out rows without one gradable reference score n/a at every step: the run would end 'never beat the base
+    model' and keep the untrained step-0 adapter as its result. Refused before training."""
+    if any(answer is not None for answer in reward.reference_answers([row["solution"] for row in rows])):
+        return
+    column = script_args.eval_solution_column or script_args.solution_column
+    raise UsageError(f"held-out data {script_args.eval_dataset_id} ({script_args.eval_split}) has nothing to grade: no "
+                     f"reference in its column {column!r} holds an answer (a \\boxed{{}}, '#### 18' or a bare answer) in "
+                     f"the {len(rows)} rows scored; choose the column with --eval_solution_column, or drop "
+                     "--eval_dataset_id")
+
+
+def prepare_output_dir(output_dir: Path, training_args, overwrite: bool, inputs=()) -> str | None:
+    """Decide where training starts: fresh (the run's old output cleared later by `clear_output_dir`, once nothing
+    can refuse the run), resumed from the last checkpoint, or refused (a finished run; a folder --overwrite_output_dir
+    must not empty)."""
     if overwrite:
-        # The main process deletes, the others wait, so no rank sees a half-deleted directory.
-        with training_args.main_process_first(desc="clearing --output_dir"):
-            if is_main_process() and output_dir.exists():
-                shutil.rmtree(output_dir)
+        check_overwrite(output_dir, list(inputs))
         return None
     if training_args.resume_from_checkpoint:
         checkpoint = Path(training_args.resume_from_checkpoint)
@@ -276,6 +314,17 @@ def prepare_output_dir(output_dir: Path, training_args, overwrite: bool) -> str 
         raise UsageError(f"{output_dir} already holds a finished run: pass --overwrite_output_dir to replace it, "
                          "or choose another --output_dir")
     return last_complete_checkpoint(output_dir)
+
+
+def clear_output_dir(output_dir: Path, training_args) -> None:
+    """--overwrite_output_dir: delete the earlier run's files (only those: output_dir.clear_run_output). The main
+    process deletes, the others wait, so no rank sees a half-deleted directory."""
+    with training_args.main_process_first(desc="clearing --output_dir"):
+        if is_main_process():
+            deleted = clear_run_output(output_dir)
+            if deleted:
+                main_print(f"--overwrite_output_dir: removed the earlier run's {', '.join(deleted[:6])}"
+                           f"{' ...' if len(deleted) > 6 else ''} from {output_dir}")
 
 
 def hardware() -> str:

@@ -46,7 +46,9 @@ def test_bench_train_stops_its_runs_on_ctrl_c_and_cleans_up(tmp_path):
 
     proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "bench_train.py"), "--tiny", "--steps", "2"],
                             cwd=REPO, env={**os.environ, "TMPDIR": str(tmp_path)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            # Python's own Ctrl-C handling, even when pytest runs in the background (SIGINT ignored)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     for line in proc.stdout:
         lines.append(line)

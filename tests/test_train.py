@@ -32,7 +32,7 @@ def logits(model, tokenizer):
 
 
 def test_help_lists_seed_flags_with_defaults():
-    proc = run_cli("main.py", "--help")
+    proc = run_cli("main.py", "--help_all")
     assert proc.returncode == 0
     text = " ".join(proc.stdout.split())
     for flag in ["--model_id", "--dataset_id", "--output_dir", "--learning_rate", "--num_train_epochs",
@@ -187,7 +187,7 @@ def test_yaml_typo_names_file_key_and_suggestion(demo_dir, tmp_path):
 
 
 def test_help_puts_our_options_first_and_lists_config():
-    text = run_cli("main.py", "--help").stdout
+    text = run_cli("main.py", "--help_all").stdout
     heading = text.index("All other options (TRL GRPOConfig")
     for flag in ["--model_id", "--dataset_id", "--output_dir", "--learning_rate", "--batch_size", "--num_generations",
                  "--max_completion_length", "--max_prompt_length", "--reward_funcs", "--eval_dataset_id", "--lora_r",
