@@ -26,6 +26,10 @@ How accuracy is decided (docs/rewards.md has the full rules):
 
 Model output is untrusted input. Nothing here evaluates it or raises on it; math-verify (sympy) only ever sees it
 through `math_worker.judge`, in a separate process with a deadline per job.
+
+Why one file of ~590 lines: the rewards and their registry belong together (`resolve_reward_funcs` loads, probes and
+names them for every command); reading answers lives in answers.py, the guards and extensions in reward_rules.py, and
+math-verify in math_worker.py.
 """
 from __future__ import annotations
 

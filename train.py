@@ -17,7 +17,7 @@ from distributed import generation_batch, is_main_process, main_print, world_siz
 from errors import UsageError
 from cli import given
 from models import (adapter_base, check_adapter_base, check_target_modules, choose_gradient_checkpointing,
-                    load_chat_tokenizer, load_policy, looks_local, lora_config, model_skeleton)
+                    load_chat_tokenizer, load_policy, lora_config, model_skeleton)
 from output_dir import check_overwrite, clear_run_output
 from runs import (RUN_CONFIG, absolute, check_writable, is_finished_run, last_complete_checkpoint, package_versions,
                   read_json, read_run_config, write_json)
@@ -340,7 +340,7 @@ def save_run_config(script_args, training_args, model_args, finished: bool, **ou
     only."""
     if not is_main_process():
         return
-    from eval import run_record
+    from eval_settings import run_record
 
     path = Path(training_args.output_dir) / RUN_CONFIG
     config = {

@@ -88,9 +88,9 @@ def test_sampling_reports_pass_and_maj_at_k_reproducibly(demo_dir, tmp_path):
     assert 0 <= summary["maj@4"] <= summary["pass@4"] <= 1
 
 
-def sample(index, answer, accuracy):
-    return {"index": index, "extracted_answer": answer, "accuracy": accuracy, "format": 1.0, "reward": accuracy,
-            "truncated": False, "completion_tokens": 10}
+def sample(index, answer, accuracy, number=0):
+    return {"index": index, "sample": number, "extracted_answer": answer, "accuracy": accuracy, "format": 1.0,
+            "reward": accuracy, "truncated": False, "completion_tokens": 10}
 
 
 # Four problems x four samples, (extracted answer, accuracy) each, and what pass@4 and maj@4 count for each by hand.
@@ -106,7 +106,8 @@ def test_pass_and_maj_at_k_count_as_computed_by_hand():
     run = {"reward_funcs": ["accuracy"], "max_completion_length": 16}
     settings = evaluation.build_settings(evaluation.EvalArguments(
         model_dir="m", dataset_id="d", split="test", num_samples=4, temperature=1.0), run, "m", "m")
-    samples = [sample(i, answer, accuracy) for i, (group, _, _) in enumerate(GROUPS) for answer, accuracy in group]
+    samples = [sample(i, answer, accuracy, j) for i, (group, _, _) in enumerate(GROUPS)
+               for j, (answer, accuracy) in enumerate(group)]
     summary = evaluation.summarize(settings, samples, len(GROUPS), 0, {})
     assert [evaluation.majority_correct(samples[4 * i:4 * i + 4]) for i in range(4)] == [g[2] for g in GROUPS]
     assert (summary["pass@4"], summary["maj@4"]) == (0.75, 0.5)  # 3 of 4 problems pass, 2 of 4 majorities right
