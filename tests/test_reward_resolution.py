@@ -125,7 +125,7 @@ def test_overlong_buffer_defaults_to_a_quarter_of_the_completion_length():
 
 
 ERROR_CASES = [  # (specs, keyword options, words the one line must contain)
-    (["acuracy"], {}, ["unknown reward 'acuracy'", "format, accuracy, overlong", "path/to/file.py:function",
+    (["acuracy"], {}, ["unknown reward 'acuracy'", "format, accuracy, random, overlong", "path/to/file.py:function",
                        "package.module.function"]),
     (["{dir}/missing.py:brevity"], {}, ["no file", "missing.py"]),
     (["no_such_package_xyz.rewards.brevity"], {}, ["no module named 'no_such_package_xyz'", "PYTHONPATH"]),

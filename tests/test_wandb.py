@@ -44,7 +44,7 @@ def wandb_history(run_file: Path) -> dict[str, list]:
 
 
 def readme_wandb_names() -> list[str]:
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "training.md").read_text()  # the W&B section moved there from README.md
     section = readme[readme.index("### Weights & Biases"):]
     section = section[:section.index("\n#")]
     return re.findall(r"`(train/[\w/<>]+)`", section)
