@@ -1,6 +1,6 @@
 r"""Runs math-verify (sympy) on untrusted answers in a separate, restartable process with a deadline per job.
 
-One public function, `judge(jobs) -> (outcomes, overruns)`; reward.py decides what to ask. A job is a tuple:
+One public function, `judge(jobs) -> (outcomes, overruns)` (several jobs shared out over WORKERS worker processes); reward.py decides what to ask. A job is a tuple:
 
     ("parse", answer)                   -> True when math-verify reads a value in `\boxed{answer}`
     ("compare", reference, prediction) -> 1.0 when math-verify's `verify` says the two are equal, else 0.0
@@ -44,46 +44,92 @@ class RuleError(str):
 
 
 def judge(jobs: list[tuple]) -> tuple[dict[tuple, object], int]:
-    """The worker's outcome for each distinct job, and how many jobs overran TIMEOUT_S (or killed the worker). An
-    overrun job gets its OVERRUN outcome, the worker is replaced and the other jobs go on."""
-    outcomes, overruns = {}, 0
+    """The workers' outcome for each distinct job, and how many jobs overran TIMEOUT_S (or killed a worker). An
+    overrun job gets its OVERRUN outcome, its worker is replaced and the other jobs go on. Several jobs are shared out
+    over up to WORKERS workers (math-verify is single-threaded: each worker keeps one core busy)."""
     todo = list(dict.fromkeys(jobs))
     with _lock:
-        while todo:
-            answered = _ask_worker(todo)
-            outcomes.update(zip(todo, answered))
-            todo = todo[len(answered):]
-            if todo:
-                stuck, todo = todo[0], todo[1:]
-                outcomes[stuck] = OVERRUN[stuck[0]]
-                overruns += 1
-                logger.warning("math-verify overran %ss (or crashed) on %.200r: scored %r, worker restarted",
-                               TIMEOUT_S, stuck[2] if stuck[0] == "compare" else stuck[1], outcomes[stuck])
-                _stop_worker()
+        slots = min(WORKERS, len(todo))
+        if slots <= 1:
+            return _judge_on(0, todo)
+        shares = [todo[slot::slots] for slot in range(slots)]
+        results: list = [None] * slots
+
+        def work(slot):
+            try:
+                results[slot] = _judge_on(slot, shares[slot])
+            except Exception:  # e.g. a second worker that cannot start: slot 0 judges its share below
+                results[slot] = None
+
+        helpers = [threading.Thread(target=work, args=(slot,), daemon=True) for slot in range(1, slots)]
+        for thread in helpers:
+            thread.start()
+        try:
+            results[0] = _judge_on(0, shares[0])
+        finally:
+            for thread in helpers:  # no other call may talk to a worker this call still reads from
+                thread.join()
+        for slot in range(1, slots):
+            if results[slot] is None:
+                results[slot] = _judge_on(0, shares[slot])
+        return ({job: outcome for found, _ in results for job, outcome in found.items()},
+                sum(overruns for _, overruns in results))
+
+
+def _judge_on(slot: int, todo: list[tuple]) -> tuple[dict[tuple, object], int]:
+    """`todo` judged in order by the worker in `slot`, restarting it after a job that overruns or kills it."""
+    outcomes, overruns = {}, 0
+    while todo:
+        answered = _ask_worker(todo, slot)
+        outcomes.update(zip(todo, answered))
+        todo = todo[len(answered):]
+        if todo:
+            stuck, todo = todo[0], todo[1:]
+            outcomes[stuck] = OVERRUN[stuck[0]]
+            overruns += 1
+            logger.warning("math-verify overran %ss (or crashed) on %.200r: scored %r, worker restarted",
+                           TIMEOUT_S, stuck[2] if stuck[0] == "compare" else stuck[1], outcomes[stuck])
+            _stop_worker(slot)
     return outcomes, overruns
 
 
 # ---------------------------------------------------------------- the parent's side
 
-def _ask_worker(jobs: list[tuple]) -> list:
-    """The running worker's answers to `jobs` in order (starting one if needed), stopping early at the first job
-    that overruns or kills it. An interruption (Ctrl-C) stops the worker, so unread answers never reach a later
+def _ask_worker(jobs: list[tuple], slot: int = 0) -> list:
+    """The answers of the worker in `slot` to `jobs` in order (starting one if needed), stopping early at the first
+    job that overruns or kills it. An interruption (Ctrl-C) stops the worker, so unread answers never reach a later
     call."""
-    global _worker
-    if _worker is None or _worker.proc.poll() is not None:
-        _worker = _Worker()
+    worker = workers().get(slot)
+    if worker is None or worker.proc.poll() is not None:
+        worker = _set_worker(slot, _Worker())
     try:
-        return _worker.run(jobs)
+        return worker.run(jobs)
     except BaseException:
-        _stop_worker()
+        _stop_worker(slot)
         raise
 
 
-def _stop_worker():
+def workers() -> dict[int, "_Worker"]:
+    """The running workers by slot (slot 0 is `_worker`)."""
+    return {slot: w for slot, w in [(0, _worker), *_more_workers.items()] if w is not None}
+
+
+def _set_worker(slot: int, worker):
     global _worker
-    if _worker is not None:
-        _worker.close(kill=True)
-        _worker = None
+    if slot == 0:
+        _worker = worker
+    elif worker is None:
+        _more_workers.pop(slot, None)
+    else:
+        _more_workers[slot] = worker
+    return worker
+
+
+def _stop_worker(slot: int = 0):
+    worker = workers().get(slot)
+    if worker is not None:
+        worker.close(kill=True)
+        _set_worker(slot, None)
 
 
 class _Worker:
@@ -139,18 +185,22 @@ class _Worker:
 
 
 _DIED = object()
-_worker: _Worker | None = None  # started on first use: importing this module starts no process
+_worker: _Worker | None = None  # slot 0, started on first use: importing this module starts no process
+_more_workers: dict[int, _Worker] = {}  # slots 1.., started when a call has jobs for them
+# Workers one call may use: a second core halves the wait of a batch with several jobs (a GRPO step's groups).
+WORKERS = max(1, min(2, os.cpu_count() or 1))
 _lock = threading.Lock()  # one conversation with the worker at a time, whichever threads call the rewards
 
 
 def _forget_parent_worker():
-    global _worker, _lock
-    _worker, _lock = None, threading.Lock()  # a forked child starts its own; the parent's pipe stays the parent's
+    global _worker, _more_workers, _lock
+    # a forked child starts its own; the parent's pipes stay the parent's
+    _worker, _more_workers, _lock = None, {}, threading.Lock()
 
 
 def _shutdown():
-    if _worker is not None:
-        _worker.close()
+    for worker in workers().values():
+        worker.close()
 
 
 os.register_at_fork(after_in_child=_forget_parent_worker)

@@ -683,7 +683,7 @@ def test_pathological_power_tower_is_bounded_off_the_main_thread():
 
 def test_an_overrun_kills_the_worker_and_the_rest_of_the_batch_is_still_judged(monkeypatch, caplog):
     accuracy_reward([boxed("0.5")], solution=[r"\frac{1}{2}"])  # a started, warm worker
-    before = math_worker._worker.proc.pid
+    before = {w.proc.pid for w in math_worker.workers().values()}
     monkeypatch.setattr(math_worker, "TIMEOUT_S", 0.5)  # below math-verify's own 1 s alarm: the hard deadline fires
     completions = [PATHOLOGICAL[0], boxed(r"\frac{3}{4}"), boxed("0.25"), boxed(r"\{2,1\}")]
     solutions = [PATHOLOGICAL[1], "0.75", r"\frac{1}{5}", r"\{1,2\}"]
@@ -695,7 +695,7 @@ def test_an_overrun_kills_the_worker_and_the_rest_of_the_batch_is_still_judged(m
     assert scores == [0.0, 1.0, 0.0, 1.0]
     assert elapsed < 2 * GENEROUS_S
     assert any("overran" in r.getMessage() for r in caplog.records)
-    assert math_worker._worker.proc.pid != before
+    assert {w.proc.pid for w in math_worker.workers().values()} - before  # the stuck job's worker was replaced
     assert accuracy_reward([boxed("7")], solution=["7.0"]) == [1.0]
 
 
