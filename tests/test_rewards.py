@@ -683,7 +683,13 @@ def test_pathological_power_tower_is_bounded_off_the_main_thread():
 
 def test_an_overrun_kills_the_worker_and_the_rest_of_the_batch_is_still_judged(monkeypatch, caplog):
     accuracy_reward([boxed("0.5")], solution=[r"\frac{1}{2}"])  # a started, warm worker
-    before = {w.proc.pid for w in math_worker.workers().values()}
+    stopped, stop = [], math_worker._stop_worker  # the workers stopped, whichever slot judged the stuck job
+
+    def recording_stop(slot=0):
+        stopped.append(math_worker.workers().get(slot))
+        stop(slot)
+
+    monkeypatch.setattr(math_worker, "_stop_worker", recording_stop)
     monkeypatch.setattr(math_worker, "TIMEOUT_S", 0.5)  # below math-verify's own 1 s alarm: the hard deadline fires
     completions = [PATHOLOGICAL[0], boxed(r"\frac{3}{4}"), boxed("0.25"), boxed(r"\{2,1\}")]
     solutions = [PATHOLOGICAL[1], "0.75", r"\frac{1}{5}", r"\{1,2\}"]
@@ -695,7 +701,8 @@ def test_an_overrun_kills_the_worker_and_the_rest_of_the_batch_is_still_judged(m
     assert scores == [0.0, 1.0, 0.0, 1.0]
     assert elapsed < 2 * GENEROUS_S
     assert any("overran" in r.getMessage() for r in caplog.records)
-    assert {w.proc.pid for w in math_worker.workers().values()} - before  # the stuck job's worker was replaced
+    assert stopped and all(w.proc.poll() is not None for w in stopped)  # the stuck job's worker was killed
+    assert not {w.proc.pid for w in stopped} & {w.proc.pid for w in math_worker.workers().values()}  # and replaced
     assert accuracy_reward([boxed("7")], solution=["7.0"]) == [1.0]
 
 
