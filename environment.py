@@ -20,7 +20,7 @@ def share_cpu_cores() -> str | None:
     """Before torch starts its thread pool: when other work already keeps some cores busy, use only the idle ones.
 
     torch's OpenMP threads spin while they wait for each other; with more threads than free cores two processes slow
-    each other down several times over (README.md, "Speed", has the figures). An idle machine keeps torch's
+    each other down several times over (docs/speed.md has the figures). An idle machine keeps torch's
     default. Returns a line saying what was chosen, or None. OMP_NUM_THREADS, when set, is the user's choice and is
     left alone."""
     if "OMP_NUM_THREADS" in os.environ:

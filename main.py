@@ -134,7 +134,7 @@ class TrainConfig(GRPOConfig):
     learning_rate: float = field(default=1e-5, metadata={"help": "AdamW learning rate."})
     num_generations: int | None = field(default=4, metadata={"help": "Completions sampled per prompt (G)."})
     # Qwen2.5-0.5B-Instruct writes a median of ~274 tokens for a GSM8K solution (huggingface/trl#6263): at 256 most
-    # answers are cut before </answer> and score 0. 512 lets most finish; README gives the 24 GB-card batch shape.
+    # answers are cut before </answer> and score 0. 512 lets most finish; docs/training.md gives the 24 GB-card batch shape.
     max_completion_length: int | None = field(default=512, metadata={"help": "Max tokens per completion."})
     # TRL's completion log, on: report/samples.md shows the best and worst completion of a group from it. Printing it
     # (a rich table of every completion at every logged step) stays off unless asked for.
@@ -152,7 +152,7 @@ class TrainConfig(GRPOConfig):
     bf16: bool | None = field(
         default=None, metadata={"help": "bf16 mixed precision; default: on when the GPU supports it, off on CPU."}
     )
-    # Why these speed defaults (checkpointing off for LoRA, a static KV cache on CUDA): README.md, "Speed".
+    # Why these speed defaults (checkpointing off for LoRA, a static KV cache on CUDA): docs/speed.md.
     activation_checkpointing: bool | None = field(default=None, metadata={
         "help": "Alias of --gradient_checkpointing (transformers' new name).", "nargs": "?", "const": True})
     gradient_checkpointing: bool | None = field(default=None, metadata={"nargs": "?", "const": True,
