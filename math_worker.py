@@ -1,6 +1,7 @@
 r"""Runs math-verify (sympy) on untrusted answers in a separate, restartable process with a deadline per job.
 
-One public function, `judge(jobs) -> (outcomes, overruns)` (several jobs shared out over WORKERS worker processes); reward.py decides what to ask. A job is a tuple:
+One public function, `judge(jobs) -> (outcomes, overruns)` (several jobs shared out over WORKERS worker processes);
+reward.py decides what to ask. A job is a tuple:
 
     ("parse", answer)                   -> True when math-verify reads a value in `\boxed{answer}`
     ("compare", reference, prediction) -> 1.0 when math-verify's `verify` says the two are equal, else 0.0
@@ -99,9 +100,9 @@ def _ask_worker(jobs: list[tuple], slot: int = 0) -> list:
     """The answers of the worker in `slot` to `jobs` in order (starting one if needed), stopping early at the first
     job that overruns or kills it. An interruption (Ctrl-C) stops the worker, so unread answers never reach a later
     call."""
-    worker = workers().get(slot)
+    worker = _workers.get(slot)
     if worker is None or worker.proc.poll() is not None:
-        worker = _set_worker(slot, _Worker())
+        worker = _workers[slot] = _Worker()
     try:
         return worker.run(jobs)
     except BaseException:
@@ -110,26 +111,14 @@ def _ask_worker(jobs: list[tuple], slot: int = 0) -> list:
 
 
 def workers() -> dict[int, "_Worker"]:
-    """The running workers by slot (slot 0 is `_worker`)."""
-    return {slot: w for slot, w in [(0, _worker), *_more_workers.items()] if w is not None}
-
-
-def _set_worker(slot: int, worker):
-    global _worker
-    if slot == 0:
-        _worker = worker
-    elif worker is None:
-        _more_workers.pop(slot, None)
-    else:
-        _more_workers[slot] = worker
-    return worker
+    """The running workers by slot."""
+    return dict(_workers)
 
 
 def _stop_worker(slot: int = 0):
-    worker = workers().get(slot)
+    worker = _workers.pop(slot, None)
     if worker is not None:
         worker.close(kill=True)
-        _set_worker(slot, None)
 
 
 class _Worker:
@@ -185,21 +174,19 @@ class _Worker:
 
 
 _DIED = object()
-_worker: _Worker | None = None  # slot 0, started on first use: importing this module starts no process
-_more_workers: dict[int, _Worker] = {}  # slots 1.., started when a call has jobs for them
+_workers: dict[int, _Worker] = {}  # by slot, each started on first use: importing this module starts no process
 # Workers one call may use: a second core halves the wait of a batch with several jobs (a GRPO step's groups).
 WORKERS = max(1, min(2, os.cpu_count() or 1))
 _lock = threading.Lock()  # one conversation with the worker at a time, whichever threads call the rewards
 
 
 def _forget_parent_worker():
-    global _worker, _more_workers, _lock
-    # a forked child starts its own; the parent's pipes stay the parent's
-    _worker, _more_workers, _lock = None, {}, threading.Lock()
+    global _workers, _lock
+    _workers, _lock = {}, threading.Lock()  # a forked child starts its own; the parent's pipes stay the parent's
 
 
 def _shutdown():
-    for worker in workers().values():
+    for worker in list(_workers.values()):
         worker.close()
 
 

@@ -783,9 +783,9 @@ def process_gone(pid: int, within_s: float = GENEROUS_S) -> bool:
 def test_import_starts_no_process_and_exit_stops_the_worker():
     proc = run_python(
         "import math_worker, reward\n"
-        "assert math_worker._worker is None\n"
+        "assert not math_worker.workers()\n"
         "assert reward.accuracy_reward([r'\\boxed{0.5}'], solution=[r'\\frac12']) == [1.0]\n"
-        "print(math_worker._worker.proc.pid)\n")
+        "print(math_worker.workers()[0].proc.pid)\n")
     assert proc.returncode == 0, proc.stderr
     assert process_gone(int(proc.stdout.split()[-1]))
 
@@ -794,7 +794,7 @@ def test_worker_exits_when_its_parent_is_killed():
     proc = run_python(
         "import os, signal, math_worker, reward\n"
         "reward.accuracy_reward([r'\\boxed{0.5}'], solution=[r'\\frac12'])\n"
-        "print(math_worker._worker.proc.pid, flush=True)\n"
+        "print(math_worker.workers()[0].proc.pid, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n")
     assert proc.returncode == -signal.SIGKILL
     assert process_gone(int(proc.stdout.split()[-1]))
@@ -827,18 +827,18 @@ def test_debug_cli_needs_both_arguments():
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_starts_its_own_worker():
     accuracy_reward([boxed("1")], solution=[r"\frac{2}{2}"])
-    parent_worker = math_worker._worker.proc.pid
+    parent_worker = math_worker.workers()[0].proc.pid
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: must not talk over the parent's pipe
         try:
-            ok = (math_worker._worker is None and accuracy_reward([boxed("0.5")], solution=[r"\frac12"]) == [1.0]
-                  and math_worker._worker.proc.pid != parent_worker)
+            ok = (not math_worker.workers() and accuracy_reward([boxed("0.5")], solution=[r"\frac12"]) == [1.0]
+                  and math_worker.workers()[0].proc.pid != parent_worker)
             os.write(write, b"1" if ok else b"0")
         finally:
             os._exit(0)
     os.close(write)
     assert os.read(read, 1) == b"1"
     os.waitpid(pid, 0)
-    assert math_worker._worker.proc.pid == parent_worker
+    assert math_worker.workers()[0].proc.pid == parent_worker
     assert accuracy_reward([boxed("0.5")], solution=[r"\frac12"]) == [1.0]
