@@ -280,18 +280,17 @@ def generation_batch_problems(args) -> list[str]:
 def dynamic_sampling_problems(args) -> list[str]:
     """--dynamic_sampling's options that make no sense (the metric is checked against the rewards in
     `dynamic_sampling_metric_problems`, which sees --reward_funcs)."""
-    given = [flag for flag, value in [("--dynamic_sampling_metric", args.dynamic_sampling_metric),
+    flags = [flag for flag, value in [("--dynamic_sampling_metric", args.dynamic_sampling_metric),
                                       ("--max_generation_rounds", args.max_generation_rounds)] if value is not None]
-    if given and not args.dynamic_sampling:
-        return [f"{' and '.join(given)} only apply with --dynamic_sampling: add --dynamic_sampling, or drop "
-                f"{' and '.join(given)}"]
+    if flags and not args.dynamic_sampling:
+        return [f"{' and '.join(flags)} only apply with --dynamic_sampling: add --dynamic_sampling, or drop "
+                f"{' and '.join(flags)}"]
     if not args.dynamic_sampling:
         return []
     if args.max_generation_rounds is not None and args.max_generation_rounds < 1:
         return [f"--max_generation_rounds {args.max_generation_rounds} is out of range: it must be at least 1 "
                 "(the first round included)"]
-    batch = generation_batch(args)
-    per_process = batch.completions // batch.processes
+    per_process = generation_batch(args).per_process
     if args.num_generations and per_process % args.num_generations:
         return [f"--dynamic_sampling needs whole groups on each process, but each process generates {per_process} "
                 f"completions per step, not a multiple of --num_generations {args.num_generations}: make "

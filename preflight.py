@@ -255,7 +255,7 @@ def report_samples(report: Report, script_args, training_args, model_args, token
         report.line(f"-- prompt {record['index'] + 1}: {record['completion_tokens']} tokens{cut}; reward "
                     f"{record['reward']} ({scores})")
         report.line(shorten(record["completion"], 400))
-    report_ties(report, list(groups.values()), training_args)
+    report_ties(report, list(groups.values()), training_args, list(funcs), script_args.reward_funcs)
     limit = training_args.max_completion_length
     if all(record["truncated"] for record in records):
         report.warn(f"all {len(records)} completions were cut at --max_completion_length {limit}: a cut answer never "
@@ -267,14 +267,14 @@ def report_samples(report: Report, script_args, training_args, model_args, token
                     "prompt's format instructions, or use easier data or a stronger model")
 
 
-def report_ties(report: Report, groups: list[list[dict]], training_args) -> None:
+def report_ties(report: Report, groups: list[list[dict]], training_args, keys: list[str], specs: list[str]) -> None:
     """What share of the sampled groups tie (every completion the same figure: zero advantage, nothing learned);
-    when most do, --dynamic_sampling is suggested."""
+    when most do, --dynamic_sampling is suggested. `keys` are the records' reward keys (eval.reward_functions), the
+    run's rewards first in --reward_funcs order (`specs`)."""
     from dynamic_sampling import TOTAL, tie_share
 
     metric = training_args.dynamic_sampling_metric or TOTAL
-    # eval.py's record keys: a registry reward by its name, a custom one by its function's name
-    key = metric if metric == TOTAL or metric in reward.REWARD_FUNCS else metric.replace(":", ".").split(".")[-1]
+    key = metric if metric == TOTAL else keys[specs.index(metric)]  # `overlong` is logged under its function's name
     tied, total = tie_share([[record.get(key) for record in group] for group in groups])
     size = len(groups[0]) if groups else 0
     report.line(f"groups that tie: {tied} of {total} prompts' {size} completions all got the same {metric} "
