@@ -12,6 +12,7 @@ from pathlib import Path
 
 from errors import UsageError, first_line, offline_or_network_error, split_error_kind
 from models import looks_local, require_hub
+import reward
 from reward import reference_text
 
 SYSTEM_PROMPT = (
@@ -218,3 +219,16 @@ def check_split(split: str, flag: str) -> None:
     except (ValueError, AssertionError):
         raise UsageError(f"{flag} {split!r} is not a valid split: write a name with an optional slice, e.g. train, "
                          "train[:500], train[:10%], train[10%:20%]") from None
+
+
+def check_gradable(solutions: list, script_args) -> None:
+    """Held-out references (the rows scored) without one gradable answer score n/a at every step: the run would end
+    'never beat the base model' and keep the untrained step-0 adapter as its result. Refused before training (and
+    reported by --check)."""
+    if any(answer is not None for answer in reward.reference_answers(solutions)):
+        return
+    column = script_args.eval_solution_column or script_args.solution_column
+    raise UsageError(f"held-out data {script_args.eval_dataset_id} ({script_args.eval_split}) has nothing to grade: no "
+                     f"reference in its column {column!r} holds an answer (a \\boxed{{}}, '#### 18' or a bare "
+                     f"answer) in the {len(solutions)} rows scored; choose the column with --eval_solution_column, or "
+                     "drop --eval_dataset_id")

@@ -16,8 +16,8 @@ import statistics
 
 import contamination
 import reward
-from data_utils import (DEFAULT_MAX_PROMPT_LENGTH, empty_problems, fitting_prompts, load_math_dataset,
-                        load_prompt_dataset, tokenize_prompts)
+from data_utils import (DEFAULT_MAX_PROMPT_LENGTH, check_gradable, empty_problems, fitting_prompts,
+                        load_math_dataset, load_prompt_dataset, tokenize_prompts)
 from distributed import generation_batch, world_size
 from errors import UsageError
 from models import auto_dtype, checkpointing_needed, load_chat_tokenizer, load_pretrained, lora_config
@@ -76,11 +76,10 @@ def preflight(script_args, training_args, model_args, problems=()) -> int:
             report.line(f"{len(held_out)} problems in {script_args.eval_dataset_id} ({script_args.eval_split}); the first "
                         f"{min(len(held_out), script_args.eval_max_samples or len(held_out))} that fit are scored "
                         "greedily at step 0 and every --eval_steps steps")
-            scored = held_out["solution"][:script_args.eval_max_samples or len(held_out)]
-            if all(answer is None for answer in reward.reference_answers(scored)):
-                report.error(f"held-out data {script_args.eval_dataset_id} has nothing to grade: no reference in its "
-                             f"column {script_args.eval_solution_column or script_args.solution_column!r} holds an "
-                             "answer; training would refuse it (choose --eval_solution_column)")
+            try:
+                check_gradable(held_out["solution"][:script_args.eval_max_samples or len(held_out)], script_args)
+            except UsageError as err:
+                report.error(str(err))
     if data is not None and (script_args.benchmarks or script_args.benchmark_dir):
         report_contamination(report, script_args)
     if kept and funcs is not None and script_args.check_samples > 0:  # a prompt fits: sample the base model on it

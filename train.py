@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 
 import reward
-from data_utils import check_split, filter_by_prompt_length, load_prompt_dataset
+from data_utils import check_gradable, check_split, filter_by_prompt_length, load_prompt_dataset
 from distributed import generation_batch, is_main_process, main_print, world_size
 from errors import UsageError
 from cli import given
@@ -268,7 +268,7 @@ def held_out_eval(script_args, training_args, model_args, tokenizer):
     except UsageError as err:  # eval.py's wording names its own flags; here they are the --eval_* ones
         raise UsageError(str(err).replace("--prompt_column / --solution_column",
                                           "--eval_prompt_column / --eval_solution_column")) from None
-    check_gradable(callback.rows, script_args)
+    check_gradable([row["solution"] for row in callback.rows], script_args)
     main_print(f"held-out evaluation: {len(callback.rows)} prompts of {script_args.eval_dataset_id} "
                f"({script_args.eval_split}), greedy, at step 0 and every {every} steps")
     return callback
@@ -282,18 +282,6 @@ def read_inputs(script_args, training_args, model_args, init_adapter) -> list[tu
             ("--model_id", init_adapter), ("--model_id", model_args.model_name_or_path), ("--config", config),
             ("--deepspeed", deepspeed), ("--resume_from_checkpoint", training_args.resume_from_checkpoint),
             *[("--reward_funcs", spec) for spec in script_args.reward_funcs if ":" in spec]]
-
-
-def check_gradable(rows: list[dict], script_args) -> None:
-    """Held-out rows without one gradable reference score n/a at every step: the run would end 'never beat the base
-    model' and keep the untrained step-0 adapter as its result. Refused before training."""
-    if any(answer is not None for answer in reward.reference_answers([row["solution"] for row in rows])):
-        return
-    column = script_args.eval_solution_column or script_args.solution_column
-    raise UsageError(f"held-out data {script_args.eval_dataset_id} ({script_args.eval_split}) has nothing to grade: no "
-                     f"reference in its column {column!r} holds an answer (a \\boxed{{}}, '#### 18' or a bare answer) in "
-                     f"the {len(rows)} rows scored; choose the column with --eval_solution_column, or drop "
-                     "--eval_dataset_id")
 
 
 def prepare_output_dir(output_dir: Path, training_args, overwrite: bool, inputs=()) -> str | None:
